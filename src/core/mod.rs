@@ -1,0 +1,8 @@
+//! The pure core: no async, no environment, no file system, no network. Image references, the
+//! kustomization editor, which files a run selects, and the change record everything else is
+//! rendered from.
+
+pub mod change;
+pub mod image;
+pub mod kustomization;
+pub mod paths;

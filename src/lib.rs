@@ -1,0 +1,10 @@
+//! gitops-promote: promote freshly built images into a Flux GitOps repository, changing only
+//! the image tags (and digests) of its kustomization files.
+//!
+//! `core` is pure; `actions` and `checkout` are the I/O edges; `app` sequences a run.
+
+pub mod actions;
+pub mod app;
+pub mod checkout;
+pub mod config;
+pub mod core;

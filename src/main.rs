@@ -1,0 +1,58 @@
+//! The binary: logging, Config from env and flags, `app::run`, report, exit code.
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+use gitops_promote::actions::Workflow;
+use gitops_promote::{app, config};
+
+/// Exit codes: 0 success (with or without a change), 1 the run failed, 2 an input is wrong.
+fn main() -> ExitCode {
+    let in_actions = std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true");
+    let debug = std::env::var("RUNNER_DEBUG").is_ok_and(|v| v == "1");
+    // Under Actions stdout carries workflow commands and the log; in a shell, messages go to
+    // stderr and stdout carries only the diff, so it can be piped.
+    let mut log: Workflow<Box<dyn Write>> = if in_actions {
+        Workflow::new(Box::new(io::stdout()), true, debug)
+    } else {
+        Workflow::new(Box::new(io::stderr()), false, debug)
+    };
+
+    let config = match config::load(std::env::args_os()) {
+        Ok(config) => config,
+        Err(e) => {
+            if let Some(clap) = e.downcast_ref::<clap::Error>() {
+                let _ = clap.print();
+                return ExitCode::from(if clap.use_stderr() { 2 } else { 0 });
+            }
+            let _ = log.error(&format!("{e:#}"), None);
+            return ExitCode::from(2);
+        }
+    };
+
+    match app::run(&config, &mut log) {
+        Ok(outcome) => {
+            let diff = outcome.changes.diff();
+            let shown = if in_actions {
+                log.group("Diff")
+                    .and_then(|()| log.info(&diff))
+                    .and_then(|()| log.end_group())
+            } else {
+                io::stdout().write_all(diff.as_bytes())
+            };
+            if shown.is_err() {
+                return ExitCode::FAILURE;
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            if let Some(problems) = e.downcast_ref::<app::FileProblems>() {
+                for (at, message) in &problems.0 {
+                    let _ = log.error(message, Some(at));
+                }
+            }
+            let _ = log.error(&format!("{e:#}"), None);
+            ExitCode::FAILURE
+        }
+    }
+}
