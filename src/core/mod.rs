@@ -6,3 +6,6 @@ pub mod change;
 pub mod image;
 pub mod kustomization;
 pub mod paths;
+
+#[cfg(test)]
+mod editor_props;
