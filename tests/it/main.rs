@@ -1,6 +1,7 @@
 //! Integration tests: every test runs the real binary, with the environment the Actions runner
 //! (or act, or a shell) gives it.
 
+mod action;
 mod cli;
 mod example;
 mod golden;
