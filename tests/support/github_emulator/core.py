@@ -443,7 +443,7 @@ class Emulator:
         stale = f"Expected branch to point to \"{expected_head}\" but it did not. Pull and try again."
         if head != expected_head.lower():
             raise ApiError(409, stale, gql_type="STALE_DATA")
-        self.check_update_allowed(repo, ref, head, None if False else head, "graphql-commit")
+        self.check_update_allowed(repo, ref, head, head, "graphql-commit")
         base_info = git.commit_info(head)
         changes: Dict[str, Optional[Tuple[str, str]]] = {}
         for path in deletions:
@@ -480,7 +480,14 @@ class Emulator:
         ref = f"refs/heads/{branch}"
         for _ in range(50):
             head = git.ref_oid(ref)
-            base_tree = git.commit_info(head).tree if head else None
+            if head is None:
+                # a new branch starts at the default branch, like `git checkout -b`
+                start = git.ref_oid(f"refs/heads/{repo.default_branch}")
+                base_tree = git.commit_info(start).tree if start else None
+                parents = [start] if start else []
+            else:
+                base_tree = git.commit_info(head).tree
+                parents = [head]
             changes = {}
             for path, content in files.items():
                 if content is None:
@@ -492,7 +499,7 @@ class Emulator:
             now = int(time.time())
             name, email = (author or {}).get("name", OTHER_WRITER[0]), (author or {}).get("email", OTHER_WRITER[1])
             ident = Identity(name, email, now)
-            oid = git.commit_tree(tree, [head] if head else [], message, ident, ident,
+            oid = git.commit_tree(tree, parents, message, ident, ident,
                                   gpgsig=WEB_FLOW_SIGNATURE if signed else None)
             if git.cas_ref(ref, oid, head):
                 self._touch(repo)

@@ -288,6 +288,10 @@ class RestApi:
         repo_simple = self.repo_json(req, repo, full=False)
         labels = [self.label_json(req, repo, lab) for lab in
                   (self.emu.label(repo, n) for n in pr.labels) if lab is not None]
+        if simple:
+            # pull-request-simple declares labels[].description as a non-null string
+            for lab in labels:
+                lab["description"] = lab["description"] or ""
         d: Dict[str, Any] = {
             "url": f"{api}/pulls/{pr.number}", "id": pr.id, "node_id": node_id("PR", f"{repo.full_name}#{pr.number}"),
             "html_url": web, "diff_url": f"{web}.diff", "patch_url": f"{web}.patch",
