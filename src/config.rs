@@ -9,6 +9,8 @@ use std::path::PathBuf;
 use clap::Parser;
 use serde::Deserialize;
 
+use crate::aws::Secret;
+use crate::aws::oidc::TokenRequest;
 use crate::core::image::{ImageSpec, Tag};
 use crate::core::paths::{PathPattern, default_patterns};
 
@@ -63,6 +65,21 @@ inputs! {
     /// Compute and print the change without writing anything [default: false].
     #[arg(num_args = 0..=1, default_missing_value = "true")]
     dry_run,
+    /// The IAM role to assume through GitHub OIDC; empty uses the standard credential chain
+    /// (environment keys, profile), as act and local runs do.
+    aws_role_arn,
+    /// The AWS region of STS and of ECR images not named by an ECR URI [default: AWS_REGION,
+    /// then AWS_DEFAULT_REGION].
+    aws_region,
+    /// The audience of the OIDC token [default: sts.amazonaws.com].
+    aws_audience,
+    /// The STS session name [default: gitops-promote-<repository>-<run id>].
+    role_session_name,
+    /// How long the assumed role's credentials last, in seconds [default: 900].
+    role_duration_seconds,
+    /// The AWS account id of the ECR registry, for cross-account images [default: the
+    /// credentials' own account].
+    ecr_registry_id,
 }
 
 /// Variables the runner sets for every step.
@@ -70,6 +87,12 @@ inputs! {
 pub struct RunnerEnv {
     pub github_repository: Option<String>,
     pub github_sha: Option<String>,
+    pub github_run_id: Option<String>,
+    pub aws_region: Option<String>,
+    pub aws_default_region: Option<String>,
+    pub actions_id_token_request_url: Option<String>,
+    pub actions_id_token_request_token: Option<String>,
+    pub act: Option<String>,
 }
 
 /// A validated configuration.
@@ -84,6 +107,19 @@ pub struct Config {
     pub verify_images: bool,
     pub pin_digest: bool,
     pub dry_run: bool,
+    pub aws: AwsConfig,
+}
+
+/// How to reach AWS, needed only when `verify_images` is on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwsConfig {
+    pub role_arn: Option<String>,
+    pub region: Option<String>,
+    pub audience: String,
+    pub session_name: String,
+    pub duration_seconds: i32,
+    pub registry_id: Option<String>,
+    pub oidc: TokenRequest,
 }
 
 /// A wrong input, named.
@@ -112,7 +148,15 @@ pub fn load(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> anyh
 
 impl Config {
     pub fn from_inputs(raw: RawInputs, env: &RunnerEnv) -> Result<Self, ConfigError> {
-        let given = |v: Option<String>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+        let raw_aws = [
+            raw.aws_role_arn.clone(),
+            raw.aws_region.clone(),
+            raw.aws_audience.clone(),
+            raw.role_session_name.clone(),
+            raw.role_duration_seconds.clone(),
+            raw.ecr_registry_id.clone(),
+        ]
+        .map(given);
 
         let gitops_path = given(raw.gitops_path).map(PathBuf::from).ok_or_else(|| {
             invalid(
@@ -200,6 +244,8 @@ impl Config {
             ));
         }
 
+        let aws = AwsConfig::from_inputs(&raw_aws, env, verify_images)?;
+
         Ok(Self {
             gitops_path,
             app,
@@ -209,8 +255,137 @@ impl Config {
             verify_images,
             pin_digest,
             dry_run,
+            aws,
         })
     }
+}
+
+impl AwsConfig {
+    fn from_inputs(
+        [
+            role_arn,
+            region,
+            audience,
+            session_name,
+            duration,
+            registry_id,
+        ]: &[Option<String>; 6],
+        env: &RunnerEnv,
+        needed: bool,
+    ) -> Result<Self, ConfigError> {
+        if let Some(arn) = role_arn {
+            let ok = arn.split(':').collect::<Vec<_>>().as_slice().len() == 6
+                && arn.starts_with("arn:aws")
+                && arn.split(':').nth(2) == Some("iam")
+                && arn
+                    .split(':')
+                    .nth(4)
+                    .is_some_and(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()))
+                && arn
+                    .split(':')
+                    .nth(5)
+                    .is_some_and(|r| r.starts_with("role/") && r.len() > 5);
+            if !ok {
+                return Err(invalid(
+                    "aws_role_arn",
+                    format!(
+                        "`{arn}` is not an IAM role ARN like arn:aws:iam::123456789012:role/name"
+                    ),
+                ));
+            }
+        }
+        let region = region
+            .clone()
+            .or_else(|| given(env.aws_region.clone()))
+            .or_else(|| given(env.aws_default_region.clone()));
+        match &region {
+            Some(r)
+                if !r
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') =>
+            {
+                return Err(invalid(
+                    "aws_region",
+                    format!("`{r}` is not an AWS region like us-east-1"),
+                ));
+            }
+            None if needed => {
+                return Err(invalid(
+                    "aws_region",
+                    "not set, and neither AWS_REGION nor AWS_DEFAULT_REGION is set; verify_images \
+                     needs the region of STS and ECR",
+                ));
+            }
+            _ => {}
+        }
+        let session_name = match session_name {
+            Some(name) => {
+                if !(2..=64).contains(&name.len()) || !name.chars().all(is_session_char) {
+                    return Err(invalid(
+                        "role_session_name",
+                        format!("`{name}` must be 2 to 64 characters of A-Z, a-z, 0-9 and +=,.@_-"),
+                    ));
+                }
+                name.clone()
+            }
+            None => {
+                let repo = given(env.github_repository.clone()).unwrap_or_default();
+                let run = given(env.github_run_id.clone()).unwrap_or_default();
+                let raw = format!("gitops-promote-{}-{run}", repo.replace('/', "-"));
+                let name: String = raw
+                    .chars()
+                    .filter(|c| is_session_char(*c))
+                    .take(64)
+                    .collect();
+                name.trim_end_matches('-').to_owned()
+            }
+        };
+        let duration_seconds = match duration {
+            None => 900,
+            Some(d) => d
+                .parse::<i32>()
+                .ok()
+                .filter(|d| (900..=43200).contains(d))
+                .ok_or_else(|| {
+                    invalid(
+                        "role_duration_seconds",
+                        format!("`{d}` must be a number of seconds from 900 to 43200"),
+                    )
+                })?,
+        };
+        if let Some(id) = registry_id
+            && !(id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(invalid(
+                "ecr_registry_id",
+                format!("`{id}` is not a 12-digit AWS account id"),
+            ));
+        }
+        Ok(Self {
+            role_arn: role_arn.clone(),
+            region,
+            audience: audience
+                .clone()
+                .unwrap_or_else(|| "sts.amazonaws.com".into()),
+            session_name,
+            duration_seconds,
+            registry_id: registry_id.clone(),
+            oidc: TokenRequest {
+                url: given(env.actions_id_token_request_url.clone()),
+                token: given(env.actions_id_token_request_token.clone()).map(Secret::new),
+                act: env.act.as_deref() == Some("true"),
+            },
+        })
+    }
+}
+
+fn is_session_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "+=,.@_-".contains(c)
+}
+
+/// A value that was given: trimmed, and not empty.
+fn given(v: Option<String>) -> Option<String> {
+    v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
 }
 
 /// Comma- or newline-separated values, trimmed, empty ones dropped.
@@ -264,6 +439,9 @@ mod tests {
         RunnerEnv {
             github_repository: Some("Acme/Sample-SaaS-App".into()),
             github_sha: Some("1a2b3c4d5e6f".into()),
+            github_run_id: Some("42".into()),
+            aws_default_region: Some("eu-west-1".into()),
+            ..RunnerEnv::default()
         }
     }
 
@@ -281,6 +459,10 @@ mod tests {
             ]
         );
         assert!(c.verify_images && !c.pin_digest && !c.dry_run);
+        assert_eq!(c.aws.region.as_deref(), Some("eu-west-1"));
+        assert_eq!(c.aws.session_name, "gitops-promote-Acme-Sample-SaaS-App-42");
+        assert_eq!(c.aws.duration_seconds, 900);
+        assert_eq!(c.aws.audience, "sts.amazonaws.com");
     }
 
     #[test]

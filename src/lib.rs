@@ -5,6 +5,7 @@
 
 pub mod actions;
 pub mod app;
+pub mod aws;
 pub mod checkout;
 pub mod config;
 pub mod core;

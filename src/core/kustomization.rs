@@ -133,6 +133,48 @@ pub fn edit(text: &str, targets: &[Target]) -> Result<Edited, EditError> {
     })
 }
 
+/// An `images:` entry as written: its `name`, its `newName` if any, and the line of `name`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageEntry {
+    pub name: String,
+    pub new_name: Option<String>,
+    pub line: usize,
+}
+
+/// Lists the top-level `images:` entries without changing anything: what a run will make the
+/// cluster pull, to verify before any edit.
+pub fn image_entries(text: &str) -> Result<Vec<ImageEntry>, EditError> {
+    let body = text.strip_prefix(UTF8_BOM).unwrap_or(text);
+    let Some(root) = read_document(body)? else {
+        return Ok(Vec::new());
+    };
+    let Some((_, images)) = root.get("images")? else {
+        return Ok(Vec::new());
+    };
+    let Kind::Seq(items) = &images.kind else {
+        return Ok(Vec::new());
+    };
+    let mut entries = Vec::new();
+    for item in items {
+        let Some((key, name)) = item.get("name")? else {
+            continue;
+        };
+        let Some(name) = name.as_str() else {
+            continue;
+        };
+        let new_name = item
+            .get("newName")?
+            .and_then(|(_, v)| v.as_str())
+            .map(str::to_owned);
+        entries.push(ImageEntry {
+            name: name.to_owned(),
+            new_name,
+            line: key.pos.line,
+        });
+    }
+    Ok(entries)
+}
+
 // ---------------------------------------------------------------------------------------------
 // A small tree of the document, with positions.
 
@@ -1080,6 +1122,27 @@ mod tests {
         let err = promote("images:\n- name: backend\n  newTag: [v1\n").expect_err("invalid");
         assert!(matches!(err, EditError::Syntax { .. }), "{err:?}");
         assert!(err.position().is_some());
+    }
+
+    #[test]
+    fn lists_entries_with_their_new_names() {
+        let entries = image_entries("images:\n- name: backend\n  newName: r/b\n- {name: x}\n")
+            .expect("lists");
+        assert_eq!(
+            entries,
+            [
+                ImageEntry {
+                    name: "backend".into(),
+                    new_name: Some("r/b".into()),
+                    line: 2
+                },
+                ImageEntry {
+                    name: "x".into(),
+                    new_name: None,
+                    line: 4
+                },
+            ]
+        );
     }
 
     #[test]

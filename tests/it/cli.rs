@@ -67,7 +67,7 @@ fn an_invalid_tag_exits_2_and_names_the_rule() {
 }
 
 #[test]
-fn verify_images_is_on_by_default_and_refuses_until_it_can_check() {
+fn verify_images_is_on_by_default_and_needs_a_region() {
     let t = tree(&[(
         "apps/sample-saas-app/base/kustomization.yaml",
         KUSTOMIZATION,
@@ -77,8 +77,12 @@ fn verify_images_is_on_by_default_and_refuses_until_it_can_check() {
         .input("gitops_path", t.path())
         .input("images", "backend")
         .output();
-    assert_eq!(out.code(), Some(1), "{}", out.all());
-    assert!(out.all().contains("verify_images: false"), "{}", out.all());
+    assert_eq!(out.code(), Some(2), "{}", out.all());
+    assert!(
+        out.all().contains("input `aws_region`: not set"),
+        "{}",
+        out.all()
+    );
     assert_eq!(snapshot(t.path()), before);
 }
 

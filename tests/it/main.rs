@@ -2,6 +2,7 @@
 //! (or act, or a shell) gives it.
 
 mod action;
+mod aws;
 mod cli;
 mod example;
 mod golden;

@@ -1,5 +1,7 @@
 //! Test support: running the binary as the runner does, and comparing trees byte for byte.
 
+pub mod aws;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -15,6 +17,12 @@ const INPUTS: &[&str] = &[
     "verify_images",
     "pin_digest",
     "dry_run",
+    "aws_role_arn",
+    "aws_region",
+    "aws_audience",
+    "role_session_name",
+    "role_duration_seconds",
+    "ecr_registry_id",
 ];
 
 pub fn repo_root() -> PathBuf {

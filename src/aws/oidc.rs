@@ -1,0 +1,101 @@
+//! The GitHub Actions OIDC token: `GET $ACTIONS_ID_TOKEN_REQUEST_URL&audience=...` with
+//! `Authorization: Bearer $ACTIONS_ID_TOKEN_REQUEST_TOKEN`, answered with `{"value": "<jwt>"}`.
+
+use std::time::Duration;
+
+use super::Secret;
+
+#[derive(Debug, thiserror::Error)]
+pub enum OidcError {
+    #[error(
+        "aws_role_arn is set, but act never provides GitHub's OIDC token; pass static credentials \
+         instead (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, e.g. `act -s AWS_ACCESS_KEY_ID -s \
+         AWS_SECRET_ACCESS_KEY`) and leave aws_role_arn empty"
+    )]
+    Act,
+    #[error(
+        "aws_role_arn is set, but the job cannot request GitHub's OIDC token \
+         (ACTIONS_ID_TOKEN_REQUEST_URL is not set): grant `permissions: id-token: write` to the job"
+    )]
+    NotGranted,
+    #[error("the OIDC token request failed after {attempts} attempts: {last}")]
+    Request { attempts: u32, last: String },
+}
+
+/// The variables the runner sets when the job may request a token.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TokenRequest {
+    pub url: Option<String>,
+    pub token: Option<Secret>,
+    /// `ACT=true`: running under nektos/act.
+    pub act: bool,
+}
+
+const ATTEMPTS: u32 = 4;
+
+/// Fetches the token for `audience`, retrying transient failures with backoff.
+pub fn fetch(req: &TokenRequest, audience: &str) -> Result<Secret, OidcError> {
+    let (Some(url), Some(token)) = (&req.url, &req.token) else {
+        return Err(if req.act {
+            OidcError::Act
+        } else {
+            OidcError::NotGranted
+        });
+    };
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let full = format!("{url}{sep}audience={}", encode(audience));
+    let agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(10)))
+        .http_status_as_error(false)
+        .build()
+        .new_agent();
+    let mut last = String::new();
+    for attempt in 1..=ATTEMPTS {
+        match agent
+            .get(&full)
+            .header("Authorization", &format!("Bearer {}", token.expose()))
+            .header("Accept", "application/json")
+            .call()
+        {
+            Ok(mut resp) if resp.status().is_success() => {
+                #[derive(serde::Deserialize)]
+                struct Body {
+                    value: String,
+                }
+                match resp.body_mut().read_json::<Body>() {
+                    Ok(body) if !body.value.is_empty() => return Ok(Secret::new(body.value)),
+                    Ok(_) => last = "the response has an empty `value`".into(),
+                    Err(e) => last = format!("the response is not {{\"value\": ...}}: {e}"),
+                }
+            }
+            Ok(resp) => {
+                let status = resp.status();
+                last = format!("HTTP {status}");
+                // A client error will not get better by asking again.
+                if status.is_client_error() && status.as_u16() != 429 {
+                    break;
+                }
+            }
+            Err(e) => last = e.to_string(),
+        }
+        if attempt < ATTEMPTS {
+            std::thread::sleep(super::sts::backoff(attempt));
+        }
+    }
+    Err(OidcError::Request {
+        attempts: ATTEMPTS,
+        last,
+    })
+}
+
+/// Percent-encodes a query value.
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

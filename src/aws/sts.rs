@@ -1,0 +1,132 @@
+//! STS `AssumeRoleWithWebIdentity` with the GitHub OIDC token (an unsigned call). Transient
+//! failures are retried with jittered backoff; AccessDenied and other client errors fail at once.
+
+use std::time::Duration;
+
+use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_sts::operation::assume_role_with_web_identity::AssumeRoleWithWebIdentityError;
+
+use super::{Credentials, Secret};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StsError {
+    #[error(
+        "STS refused to let this workflow assume `{role}` ({code}: {message}); check the role's \
+         trust policy: it must trust token.actions.githubusercontent.com with audience `{audience}` \
+         and a `sub` condition that matches this repository and ref"
+    )]
+    Refused {
+        role: String,
+        audience: String,
+        code: String,
+        message: String,
+    },
+    #[error("STS did not answer after {attempts} attempts: {last}")]
+    Unavailable { attempts: u32, last: String },
+}
+
+pub struct AssumeRole<'a> {
+    pub role_arn: &'a str,
+    pub session_name: &'a str,
+    pub duration_seconds: i32,
+    pub audience: &'a str,
+    pub region: &'a str,
+}
+
+const ATTEMPTS: u32 = 5;
+
+pub async fn assume_role(req: &AssumeRole<'_>, token: &Secret) -> Result<Credentials, StsError> {
+    let config = super::sdk_config(req.region, &Credentials::Anonymous).await;
+    // This loop owns the retries, so it can tell transient errors from refusals.
+    let config = aws_sdk_sts::config::Builder::from(&config)
+        .retry_config(aws_config::retry::RetryConfig::disabled())
+        .build();
+    let client = aws_sdk_sts::Client::from_conf(config);
+    let mut last = String::new();
+    for attempt in 1..=ATTEMPTS {
+        let result = client
+            .assume_role_with_web_identity()
+            .role_arn(req.role_arn)
+            .role_session_name(req.session_name)
+            .duration_seconds(req.duration_seconds)
+            .web_identity_token(token.expose())
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                let Some(c) = out.credentials() else {
+                    last = "the response holds no credentials".into();
+                    continue;
+                };
+                return Ok(Credentials::Session {
+                    access_key_id: Secret::new(c.access_key_id()),
+                    secret_access_key: Secret::new(c.secret_access_key()),
+                    session_token: Secret::new(c.session_token()),
+                });
+            }
+            Err(err) => {
+                if !is_transient(&err) {
+                    let code = err.code().unwrap_or("error").to_owned();
+                    let message = err.message().map_or_else(|| err.to_string(), str::to_owned);
+                    return Err(StsError::Refused {
+                        role: req.role_arn.to_owned(),
+                        audience: req.audience.to_owned(),
+                        code,
+                        message,
+                    });
+                }
+                last = match (err.code(), err.message()) {
+                    (Some(code), Some(message)) => format!("{code}: {message}"),
+                    _ => format!("{}", aws_sdk_sts::error::DisplayErrorContext(&err)),
+                };
+            }
+        }
+        if attempt < ATTEMPTS {
+            tokio::time::sleep(backoff(attempt)).await;
+        }
+    }
+    Err(StsError::Unavailable {
+        attempts: ATTEMPTS,
+        last,
+    })
+}
+
+/// Throttling, 5xx, network trouble, `IDPCommunicationError`, and the identity provider's
+/// keys not being reachable yet are worth another try; anything else is a refusal.
+fn is_transient(err: &SdkError<AssumeRoleWithWebIdentityError>) -> bool {
+    match err {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => true,
+        SdkError::ResponseError(_) => true,
+        SdkError::ServiceError(e) => {
+            let status = e.raw().status().as_u16();
+            let code = e.err().code().unwrap_or_default();
+            let message = e.err().message().unwrap_or_default();
+            status >= 500
+                || matches!(
+                    code,
+                    "Throttling" | "ThrottlingException" | "RequestLimitExceeded"
+                )
+                || matches!(
+                    e.err(),
+                    AssumeRoleWithWebIdentityError::IdpCommunicationErrorException(_)
+                )
+                || (matches!(
+                    e.err(),
+                    AssumeRoleWithWebIdentityError::InvalidIdentityTokenException(_)
+                ) && message.contains("Couldn't retrieve verification key"))
+        }
+        _ => false,
+    }
+}
+
+/// Exponential backoff with full jitter: up to 0.25 s, 0.5 s, 1 s, 2 s, ...
+pub fn backoff(attempt: u32) -> Duration {
+    let cap_ms = 250u64 << (attempt - 1).min(5);
+    Duration::from_millis(jitter(cap_ms))
+}
+
+fn jitter(cap: u64) -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    // A fresh RandomState is randomly keyed per process and call: enough for jitter.
+    RandomState::new().hash_one(std::time::Instant::now()) % cap.max(1)
+}

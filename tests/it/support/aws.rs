@@ -1,0 +1,227 @@
+//! AWS stand-ins: a moto server per test (installed into `.venv-test` by the test command) and
+//! a local OIDC issuer answering the runner's token request.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::repo_root;
+
+/// Static keys moto accepts; the "secret" parts double as values a log must never show.
+pub const ACCESS_KEY_ID: &str = "AKIAIOSFODNN7EXAMPLE";
+pub const SECRET_ACCESS_KEY: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+pub const OIDC_JWT: &str = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJyZXBvOmV4YW1wbGUtb3JnL3NhbXBsZS1zYWFzLWFwcDpyZWY6cmVmcy9oZWFkcy9tYWluIn0.c2lnbmF0dXJl";
+pub const OIDC_REQUEST_TOKEN: &str = "oidc-request-token-7f3a";
+pub const REGION: &str = "us-east-1";
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// A running moto server, killed on drop.
+pub struct Moto {
+    child: Child,
+    pub endpoint: String,
+}
+
+impl Moto {
+    pub fn start() -> Self {
+        let bin = repo_root().join(".venv-test/bin/moto_server");
+        assert!(
+            bin.exists(),
+            "moto is not installed: run ./scripts/test, which installs it into .venv-test"
+        );
+        let port = free_port();
+        let child = Command::new(bin)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("moto starts");
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "moto did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self { child, endpoint }
+    }
+
+    fn ecr(&self, region: &str, account_role: Option<&str>) -> aws_sdk_ecr::Client {
+        let rt = runtime();
+        let (key, secret, token) = match account_role {
+            // Credentials of another account: assume a role in it first, as moto scopes ECR
+            // state by the caller's account.
+            Some(role) => rt.block_on(async {
+                let conf = self
+                    .config(region, ACCESS_KEY_ID, SECRET_ACCESS_KEY, None)
+                    .await;
+                let sts = aws_sdk_sts::Client::new(&conf);
+                let out = sts
+                    .assume_role()
+                    .role_arn(role)
+                    .role_session_name("seed")
+                    .send()
+                    .await
+                    .expect("assume role in moto");
+                let c = out.credentials().expect("credentials");
+                (
+                    c.access_key_id().to_owned(),
+                    c.secret_access_key().to_owned(),
+                    Some(c.session_token().to_owned()),
+                )
+            }),
+            None => (ACCESS_KEY_ID.to_owned(), SECRET_ACCESS_KEY.to_owned(), None),
+        };
+        rt.block_on(async {
+            aws_sdk_ecr::Client::new(&self.config(region, &key, &secret, token).await)
+        })
+    }
+
+    async fn config(
+        &self,
+        region: &str,
+        key: &str,
+        secret: &str,
+        token: Option<String>,
+    ) -> aws_config::SdkConfig {
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new(region.to_owned()))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(aws_credential_types::Credentials::new(
+                key, secret, token, None, "test",
+            ))
+            .http_client(
+                aws_smithy_http_client::Builder::new()
+                    .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                        aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+                    ))
+                    .build_https(),
+            )
+            .load()
+            .await
+    }
+
+    /// Creates the repository (if needed) and pushes a single-platform image manifest at `tag`;
+    /// returns its real digest (sha256 of the manifest bytes).
+    pub fn push(
+        &self,
+        region: &str,
+        account_role: Option<&str>,
+        repository: &str,
+        tag: &str,
+    ) -> String {
+        let client = self.ecr(region, account_role);
+        let manifest = format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:{:064x}","size":1469}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"sha256:{:064x}","size":3208}}],"annotations":{{"repo":"{repository}","tag":"{tag}"}}}}"#,
+            repository.len(),
+            tag.len()
+        );
+        let digest = format!("sha256:{}", sha256_hex(manifest.as_bytes()));
+        runtime().block_on(async {
+            let _ = client
+                .create_repository()
+                .repository_name(repository)
+                .send()
+                .await;
+            client
+                .put_image()
+                .repository_name(repository)
+                .image_manifest(&manifest)
+                .image_manifest_media_type("application/vnd.oci.image.manifest.v1+json")
+                .image_tag(tag)
+                .image_digest(&digest)
+                .send()
+                .await
+                .expect("put image");
+        });
+        digest
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    let out = Command::new("sha256sum")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            c.stdin.take().expect("stdin").write_all(data)?;
+            c.wait_with_output()
+        })
+        .expect("sha256sum");
+    String::from_utf8_lossy(&out.stdout)[..64].to_owned()
+}
+
+/// A local stand-in for the runner's OIDC token endpoint. It checks the bearer token and
+/// records each request's query.
+pub struct OidcIssuer {
+    pub url: String,
+    pub requests: Arc<Mutex<Vec<String>>>,
+}
+
+impl OidcIssuer {
+    pub fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&requests);
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+                let mut request_line = String::new();
+                let _ = reader.read_line(&mut request_line);
+                let mut authorized = false;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if line.to_ascii_lowercase().starts_with("authorization:") {
+                        authorized = line
+                            .trim_end()
+                            .ends_with(&format!("Bearer {OIDC_REQUEST_TOKEN}"));
+                    }
+                }
+                seen.lock()
+                    .expect("lock")
+                    .push(request_line.trim().to_owned());
+                let (status, body) = if authorized {
+                    ("200 OK", format!(r#"{{"count":1,"value":"{OIDC_JWT}"}}"#))
+                } else {
+                    ("401 Unauthorized", r#"{"message":"bad token"}"#.to_owned())
+                };
+                let mut stream = stream;
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.read(&mut [0u8; 0]);
+            }
+        });
+        Self {
+            url: format!("http://127.0.0.1:{port}/_apis/distributedtask/token?api-version=2.0"),
+            requests,
+        }
+    }
+}
