@@ -1141,7 +1141,7 @@ class GraphQLApi:
         if verrors:
             self.emu.violation("graphql", method, path, [e.message for e in verrors][:10], graphql=op_info)
             return 200, {"errors": [
-                {"path": [], "locations": [{"line": loc.line, "column": loc.column} for loc in (e.locations or [])],
+                {"locations": [{"line": loc.line, "column": loc.column} for loc in (e.locations or [])],
                  "message": e.message} for e in verrors]}, op_info
         ctx = Ctx(self.emu, token, api, web)
         root = Mutation(ctx) if op_type == "mutation" else Query(ctx)

@@ -78,7 +78,7 @@ def match(method: str, path: str) -> Tuple[Optional[Route], Dict[str, str], bool
         if m:
             known = True
             if r.method == method:
-                return r, {k: urllib.parse.unquote(v) for k, v in m.groupdict().items()}, True
+                return r, {k: urllib.parse.unquote(v) if v is not None else "" for k, v in m.groupdict().items()}, True
     return None, {}, known
 
 

@@ -48,6 +48,7 @@ def _json_bytes(obj: Any) -> bytes:
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in separate writes
     server_version = "GitHub.com-emulator"
     app: App  # set on the class by make_server
 
@@ -169,6 +170,17 @@ class Handler(BaseHTTPRequestHandler):
             self._send(injected.status, injected.body if injected.body is not None else "", headers)
             entry.update(status=injected.status, fault=injected.id,
                          duration_ms=round((time.time() - started) * 1000, 2))
+            app.emu.log_request(entry)
+            return
+
+        # ---- GitHub refuses API requests without a User-Agent
+        if not self.headers.get("user-agent"):
+            app.emu.violation("request", self.command, raw_path, ["no User-Agent header (GitHub answers 403)"])
+            self._send(403, "Request forbidden by administrative rules. Please make sure your request has a "
+                            "User-Agent header (https://docs.github.com/en/rest/overview/resources-in-the-rest-api"
+                            "#user-agent-required). Check https://developer.github.com for other possible causes.\n",
+                       {"content-type": "text/plain; charset=utf-8", "x-github-request-id": req_id})
+            entry.update(status=403, duration_ms=round((time.time() - started) * 1000, 2))
             app.emu.log_request(entry)
             return
 
