@@ -312,6 +312,10 @@ class Emulator:
                     files: Optional[Dict[str, str]] = None, auto_merge_allowed: bool = False,
                     private: bool = True, message: str = "Initial commit", **settings: Any) -> Repo:
         full = f"{owner}/{name}"
+        if seed_dir is not None and not os.path.isdir(seed_dir):
+            raise ValueError(f"seed_dir {seed_dir!r} is not a directory")
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", owner) or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+            raise ValueError(f"invalid repository name {full!r}")
         with self.lock:
             if full.lower() in {k.lower() for k in self.repos}:
                 raise ValueError(f"repository {full} already exists")

@@ -136,6 +136,12 @@ class Handler(BaseHTTPRequestHandler):
                                  "path": raw_path, "query": parsed.query, "api": "graphql" if is_graphql else "rest",
                                  "request_id": req_id}
         body_text = body_bytes.decode("utf-8", "replace")
+        if body_bytes:
+            # keep what the client sent, so tests can assert on it
+            try:
+                entry["body"] = json.loads(body_text) if len(body_bytes) <= 262144 else body_text[:4096]
+            except ValueError:
+                entry["body"] = body_text[:4096]
         gql_fields: List[str] = []
         gql_body = None
         if is_graphql:
@@ -360,8 +366,9 @@ class Handler(BaseHTTPRequestHandler):
                     emu.faults.clear()
                 self._send(204, None)
             elif method == "GET" and path == "/_emulator/requests":
+                since = int((query.get("since") or ["0"])[-1])
                 with emu.lock:
-                    self._send(200, list(emu.requests))
+                    self._send(200, [e for e in emu.requests if e["seq"] > since])
             elif method == "DELETE" and path == "/_emulator/requests":
                 with emu.lock:
                     emu.requests.clear()
@@ -429,7 +436,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     app = App(args.state_dir, args.cache_dir, validate=not args.no_validate)
     if args.config:
         with open(args.config, "r", encoding="utf-8") as f:
-            app.load_config(json.load(f))
+            cfg = json.load(f)
+        base = os.path.dirname(os.path.abspath(args.config))
+        for r in cfg.get("repos", []):
+            if r.get("seed_dir") and not os.path.isabs(r["seed_dir"]):
+                r["seed_dir"] = os.path.join(base, r["seed_dir"])
+        app.load_config(cfg)
     server = make_server(app, args.host, args.port)
     host, port = server.server_address[:2]
     sys.stdout.write(f"listening on {host}:{port}\n")

@@ -301,3 +301,28 @@ def test_binary_blob(emu):
     r = emu.gql('{ repository(owner: "acme", name: "fleet") { object(expression: "main:bin.dat") {'
                 ' ... on Blob { isBinary text byteSize } } } }')
     assert r["data"]["repository"]["object"] == {"isBinary": True, "text": None, "byteSize": 256}
+
+
+def test_update_ref_force_and_fast_forward(emu):
+    head = head_oid(emu)
+    ok = emu.gql(COMMIT, commit_input(head, additions=[("a", "1\n")]))
+    new = ok["data"]["createCommitOnBranch"]["commit"]["oid"]
+    ref_id = emu.gql('{ repository(owner: "acme", name: "fleet") { ref(qualifiedName: "main") { id } } }')[
+        "data"]["repository"]["ref"]["id"]
+    upd = """mutation($i: UpdateRefInput!) { updateRef(input: $i) { ref { target { oid } } } }"""
+    back = emu.gql(upd, {"i": {"refId": ref_id, "oid": head}})
+    assert back["errors"][0]["message"] == "Update is not a fast forward"
+    forced = emu.gql(upd, {"i": {"refId": ref_id, "oid": head, "force": True}})
+    assert forced["data"]["updateRef"]["ref"]["target"]["oid"] == head
+    again = emu.gql(upd, {"i": {"refId": ref_id, "oid": new}})
+    assert again["data"]["updateRef"]["ref"]["target"]["oid"] == new
+    assert emu.violations() == []
+
+
+def test_request_log_keeps_variables(emu):
+    head = head_oid(emu)
+    emu.gql(COMMIT, commit_input(head, additions=[("apps/web/kustomization.yaml", "newTag: v7\n")]))
+    entry = [e for e in emu.requests_log() if (e.get("graphql") or {}).get("operation_name") == "Promote"][-1]
+    adds = entry["body"]["variables"]["input"]["fileChanges"]["additions"]
+    assert base64.b64decode(adds[0]["contents"]) == b"newTag: v7\n"
+    assert emu.ctl("GET", f"requests?since={entry['seq']}") == []

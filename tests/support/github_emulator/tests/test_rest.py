@@ -235,3 +235,30 @@ def test_unknown_path_is_recorded(emu):
     (v,) = emu.violations()
     assert v["kind"] == "unsupported"
     emu.ctl("DELETE", "violations")
+
+
+def test_merge_pull_request_via_rest(emu):
+    emu.ctl("POST", "commit", {"repo": "acme/fleet", "branch": "promote/m", "files": {"m": "1\n"}})
+    pr = emu.rest("POST", "/repos/acme/fleet/pulls", json={"title": "M", "head": "promote/m", "base": "main"}).json()
+    r = emu.rest("PUT", "/repos/acme/fleet/pulls/1/merge", json={"merge_method": "squash", "sha": pr["head"]["sha"]})
+    assert r.status_code == 200 and r.json()["merged"] is True
+    sha = r.json()["sha"]
+    assert main_sha(emu) == sha
+    c = emu.rest("GET", f"/repos/acme/fleet/commits/{sha}").json()
+    assert c["commit"]["message"] == "M (#1)" and c["commit"]["verification"]["verified"] is True
+    assert len(c["parents"]) == 1
+    assert emu.rest("GET", "/repos/acme/fleet/pulls/1/merge").status_code == 204
+    assert emu.rest("GET", "/repos/acme/fleet/pulls/1").json()["state"] == "closed"
+    assert emu.violations() == []
+
+
+def test_user_agent_is_required(emu):
+    import http.client
+    conn = http.client.HTTPConnection("127.0.0.1", emu.port, timeout=10)
+    conn.request("GET", "/repos/acme/fleet", headers={"Authorization": "token t-write"})
+    r = conn.getresponse()
+    assert r.status == 403 and b"User-Agent" in r.read()
+    conn.close()
+    (v,) = emu.violations()
+    assert "User-Agent" in v["problems"][0]
+    emu.ctl("DELETE", "violations")
