@@ -3,7 +3,8 @@
 use std::io::{self, Write};
 use std::process::ExitCode;
 
-use gitops_promote::actions::Workflow;
+use gitops_promote::actions::{FileCommands, Workflow};
+use gitops_promote::core::render::{self, Landing};
 use gitops_promote::{app, config};
 
 /// Exit codes: 0 success (with or without a change), 1 the run failed, 2 an input is wrong.
@@ -41,6 +42,18 @@ fn main() -> ExitCode {
                 io::stdout().write_all(diff.as_bytes())
             };
             if shown.is_err() {
+                return ExitCode::FAILURE;
+            }
+            // Outputs and the step summary, when the runner (or act) names their files.
+            let files = FileCommands::from_env();
+            let landing = Landing::default();
+            let outputs = render::outputs(&outcome.changes, &landing);
+            let summary = render::step_summary(&outcome.changes, outcome.written, &landing);
+            let written = files
+                .set_outputs(outputs.iter().map(|(name, value)| (*name, value.as_str())))
+                .and_then(|()| files.append_summary(&summary));
+            if let Err(e) = written {
+                let _ = log.error(&e.to_string(), None);
                 return ExitCode::FAILURE;
             }
             ExitCode::SUCCESS

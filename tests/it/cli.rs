@@ -221,3 +221,49 @@ fn paths_cannot_leave_the_checkout_even_through_a_symlink() {
         KUSTOMIZATION
     );
 }
+
+/// Reads a `GITHUB_OUTPUT` file the way the runner does: `name<<DELIMITER`, lines, `DELIMITER`.
+fn parse_outputs(text: &str) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        let (name, delimiter) = line.split_once("<<").expect("heredoc form");
+        let value: Vec<&str> = lines.by_ref().take_while(|l| *l != delimiter).collect();
+        out.insert(name.to_owned(), value.join("\n"));
+    }
+    out
+}
+
+#[test]
+fn outputs_and_the_step_summary_go_to_the_files_the_runner_names() {
+    let t = tree(&[("kustomization.yaml", KUSTOMIZATION)]);
+    let files = tempfile::tempdir().expect("temp dir");
+    let (output, summary) = (files.path().join("output"), files.path().join("summary"));
+    fs::write(&output, "").expect("create");
+    fs::write(&summary, "").expect("create");
+    Run::actions()
+        .env("GITHUB_OUTPUT", &output)
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .input("gitops_path", t.path())
+        .input("paths", ".")
+        .input("images", "backend")
+        .input("tag", "v2")
+        .input("verify_images", "false")
+        .output()
+        .success();
+    let outputs = parse_outputs(&fs::read_to_string(&output).expect("read"));
+    assert_eq!(outputs["changed"], "true");
+    assert_eq!(outputs["changed_files"], "kustomization.yaml");
+    assert_eq!(outputs["images"], "backend:v2");
+    assert_eq!(outputs["commit_sha"], "");
+    assert!(
+        outputs["diff"].contains("-    newTag: v1\n+    newTag: v2"),
+        "{}",
+        outputs["diff"]
+    );
+    let summary = fs::read_to_string(&summary).expect("read");
+    assert!(
+        summary.contains("backend") && summary.contains("<details>"),
+        "{summary}"
+    );
+}
