@@ -521,7 +521,7 @@ class Emulator:
             raise ApiError(422, "Reference name must start with 'refs/' and have at least two slashes."
                            if not ref.startswith("refs/") or ref.count("/") < 2 else f"{ref} is not a valid ref name.",
                            doc="https://docs.github.com/rest/git/refs#create-a-reference")
-        if repo.git.object_type(oid) is None:
+        if not _is_oid(oid) or repo.git.object_type(oid) is None:
             raise ApiError(422, "Object does not exist", doc="https://docs.github.com/rest/git/refs#create-a-reference")
         if ref.startswith("refs/heads/") and repo.git.object_type(oid) != "commit":
             raise ApiError(422, "Object does not exist", doc="https://docs.github.com/rest/git/refs#create-a-reference")
@@ -539,7 +539,7 @@ class Emulator:
             cur = git.ref_oid(ref)
             if cur is None:
                 raise ApiError(422, "Reference does not exist", doc=doc)
-            typ = git.object_type(oid)
+            typ = git.object_type(oid) if _is_oid(oid) else None
             if typ is None or (ref.startswith("refs/heads/") and typ != "commit"):
                 raise ApiError(422, "Object does not exist", doc=doc)
             if not force and cur != oid and not git.is_ancestor(cur, oid):
@@ -570,7 +570,7 @@ class Emulator:
             return lab
 
     def label_by_id(self, repo: Repo, lid: int) -> Optional[Label]:
-        for lab in repo.labels.values():
+        for lab in list(repo.labels.values()):
             if lab.id == lid:
                 return lab
         return None
@@ -761,7 +761,7 @@ class Emulator:
     def is_collaborator(self, repo: Repo, login: str) -> bool:
         if login.lower() == repo.owner.lower() or login.lower() in (c.lower() for c in repo.collaborators):
             return True
-        for t in self.tokens.values():
+        for t in list(self.tokens.values()):
             if t.login.lower() == login.lower() and PERMS[self.permission(t, repo)] >= PERMS["read"]:
                 return True
         return False
@@ -855,6 +855,10 @@ class Emulator:
         limit = 5000
         reset = int(self.started_at) + 3600
         return limit, max(0, limit - used), reset
+
+
+def _is_oid(s: Any) -> bool:
+    return isinstance(s, str) and re.fullmatch(r"[0-9a-f]{40}", s) is not None
 
 
 def _clean_path(path: str) -> str:

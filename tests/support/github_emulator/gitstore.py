@@ -8,6 +8,7 @@ inspect the result with ``git log``/``git show``/``git fsck`` on the bare repo.
 from __future__ import annotations
 
 import os
+import re
 import stat
 import subprocess
 import threading
@@ -154,7 +155,13 @@ class GitRepo:
 
     # ------------------------------------------------------------------ reading
     def read_object(self, oid: str) -> Optional[Tuple[str, bytes]]:
-        """Return (type, content) or None if the object does not exist."""
+        """Return (type, content) or None if the object does not exist.
+
+        Only (possibly abbreviated) hex object names are looked up: a ref name
+        or revision expression is never accepted where GitHub wants a SHA."""
+        if not isinstance(oid, str) or not re.fullmatch(r"[0-9a-fA-F]{4,64}", oid):
+            return None
+        oid = oid.lower()
         cached = self._objects.get(oid)
         if cached is not None:
             return cached

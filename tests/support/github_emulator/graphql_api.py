@@ -426,7 +426,7 @@ class GCommit(_GitObj):
         return connection([GCommit(self._ctx, self._repo, o) for o in oids], first, last, after, before, "history")
 
     def associatedPullRequests(self, info, first=None, last=None, after=None, before=None, orderBy=None):
-        prs = [p for p in self._repo.pulls.values()
+        prs = [p for p in list(self._repo.pulls.values())
                if self._ctx.emu.pull_head_oid(self._repo, p) == self.oid or p.merge_commit_sha == self.oid]
         return connection([GPullRequest(self._ctx, self._repo, p) for p in prs], first, last, after, before,
                           "associatedPullRequests")
@@ -743,7 +743,7 @@ class GRepository:
         return GLabel(self._ctx, self._repo, lab) if lab else None
 
     def labels(self, info, first=None, last=None, after=None, before=None, orderBy=None, query=None):
-        labs = sorted(self._repo.labels.values(), key=lambda x: x.name.lower())
+        labs = sorted(list(self._repo.labels.values()), key=lambda x: x.name.lower())
         if query:
             labs = [lab for lab in labs if query.lower() in lab.name.lower()]
         return connection([GLabel(self._ctx, self._repo, lab) for lab in labs], first, last, after, before,
@@ -752,7 +752,7 @@ class GRepository:
     def collaborators(self, info, first=None, last=None, after=None, before=None, affiliation=None, login=None,
                       query=None):
         users = [self._repo.owner] + [c for c in self._repo.collaborators]
-        for t in self._ctx.emu.tokens.values():
+        for t in list(self._ctx.emu.tokens.values()):
             if PERMS[self._ctx.emu.permission(t, self._repo)] >= 1 and t.login not in users:
                 users.append(t.login)
         if login:

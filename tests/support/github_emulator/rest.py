@@ -147,8 +147,8 @@ class RestApi:
             "svn_url": web, "homepage": None, "language": None, "forks_count": 0, "forks": 0,
             "stargazers_count": 0, "watchers_count": 0, "watchers": 0, "size": 1,
             "default_branch": repo.default_branch, "open_issues_count": sum(
-                1 for p in repo.pulls.values() if p.state == "open"),
-            "open_issues": sum(1 for p in repo.pulls.values() if p.state == "open"),
+                1 for p in list(repo.pulls.values()) if p.state == "open"),
+            "open_issues": sum(1 for p in list(repo.pulls.values()) if p.state == "open"),
             "is_template": False, "topics": [], "has_issues": True, "has_projects": True, "has_wiki": False,
             "has_pages": False, "has_downloads": True, "has_discussions": False, "archived": False,
             "disabled": False, "visibility": "private" if repo.private else "public",
@@ -581,7 +581,8 @@ def create_tree(api: RestApi, req: Req) -> Response:
     git = repo.git
     base_tree = body.get("base_tree")
     if base_tree is not None:
-        if git.object_type(str(base_tree).lower()) != "tree":
+        if not re.fullmatch(r"[0-9a-f]{40}", str(base_tree).lower()) or \
+                git.object_type(str(base_tree).lower()) != "tree":
             raise ApiError(422, "Invalid request.\n\nbase_tree is not a valid tree oid.", doc=doc)
         base_tree = base_tree.lower()
     changes: Dict[str, Optional[Tuple[str, str]]] = {}
@@ -634,12 +635,12 @@ def create_commit(api: RestApi, req: Req) -> Response:
     git = repo.git
     message = _ref_body_str(req, "message", doc)
     tree = _ref_body_str(req, "tree", doc).lower()
-    if git.object_type(tree) != "tree":
+    if not re.fullmatch(r"[0-9a-f]{40}", tree) or git.object_type(tree) != "tree":
         raise ApiError(422, "Tree SHA does not exist", doc=doc)
     parents = []
     for p in body.get("parents") or []:
         p = str(p).lower()
-        if git.object_type(p) != "commit":
+        if not re.fullmatch(r"[0-9a-f]{40}", p) or git.object_type(p) != "commit":
             raise ApiError(422, "Parent SHA does not exist or is not a commit object", doc=doc)
         parents.append(p)
     now = int(time.time())

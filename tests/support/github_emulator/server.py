@@ -407,11 +407,11 @@ class Handler(BaseHTTPRequestHandler):
             "full_name": repo.full_name, "git_dir": repo.git.path, "default_branch": repo.default_branch,
             "refs": dict(repo.git.list_refs()),
             "protections": {b: vars(p) for b, p in repo.protections.items()},
-            "labels": [lab.name for lab in repo.labels.values()],
+            "labels": [lab.name for lab in list(repo.labels.values())],
             "pulls": [{"number": p.number, "title": p.title, "body": p.body, "head": p.head_ref, "base": p.base_ref,
                        "state": p.state, "merged": p.merged, "draft": p.draft, "labels": p.labels,
                        "requested_reviewers": p.requested_reviewers, "auto_merge": p.auto_merge, "user": p.user,
-                       "head_sha": emu.pull_head_oid(repo, p)} for p in repo.pulls.values()],
+                       "head_sha": emu.pull_head_oid(repo, p)} for p in list(repo.pulls.values())],
         }
 
 
