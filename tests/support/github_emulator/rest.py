@@ -593,7 +593,7 @@ def create_tree(api: RestApi, req: Req) -> Response:
         mode = item.get("mode")
         typ = item.get("type") or MODE_TYPES.get(mode or "", "blob")
         if not path or path.startswith("/") or path.endswith("/") or "//" in path:
-            raise ApiError(422, f"tree.path contains a malformed path component", doc=doc)
+            raise ApiError(422, "tree.path contains a malformed path component", doc=doc)
         if mode not in MODE_TYPES:
             raise ApiError(422, f"Invalid request.\n\ntree[{idx}].mode must be one of "
                                 f"{', '.join(MODE_TYPES)}.", doc=doc)

@@ -5,7 +5,7 @@ import subprocess
 import threading
 import time
 
-from conftest import b64, start_emulator, stop_emulator
+from conftest import start_emulator, stop_emulator
 from test_graphql import COMMIT, commit_input, head_oid
 
 
