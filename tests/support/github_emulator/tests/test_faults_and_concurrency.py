@@ -5,8 +5,7 @@ import subprocess
 import threading
 import time
 
-from conftest import start_emulator, stop_emulator
-from test_graphql import COMMIT, commit_input, head_oid
+from emu_harness import COMMIT, commit_input, head_oid, start_emulator, stop_emulator
 
 
 def test_startup_is_fast(server):

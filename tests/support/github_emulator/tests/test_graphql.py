@@ -2,7 +2,7 @@
 
 import base64
 
-from conftest import b64
+from emu_harness import COMMIT, commit_input, head_oid
 
 HEAD_AND_BLOBS = """
 query Files($owner: String!, $name: String!) {
@@ -21,31 +21,6 @@ query Files($owner: String!, $name: String!) {
   viewer { login }
 }
 """
-
-COMMIT = """
-mutation Promote($input: CreateCommitOnBranchInput!) {
-  createCommitOnBranch(input: $input) {
-    commit { oid url signature { isValid } }
-    ref { name target { oid } }
-  }
-}
-"""
-
-
-def head_oid(emu, branch="main"):
-    q = 'query($q: String!) { repository(owner: "acme", name: "fleet") { ref(qualifiedName: $q) { target { oid } } } }'
-    return emu.gql(q, {"q": f"refs/heads/{branch}"})["data"]["repository"]["ref"]["target"]["oid"]
-
-
-def commit_input(expected, additions=(), deletions=(), branch="main", headline="promote"):
-    return {"input": {
-        "branch": {"repositoryNameWithOwner": "acme/fleet", "branchName": branch},
-        "message": {"headline": headline, "body": "Promoted by gitops-promote"},
-        "expectedHeadOid": expected,
-        "fileChanges": {"additions": [{"path": p, "contents": b64(c)} for p, c in additions],
-                        "deletions": [{"path": p} for p in deletions]},
-    }}
-
 
 def test_seed_and_read_head_and_blobs_in_one_query(emu):
     r = emu.gql(HEAD_AND_BLOBS, {"owner": "acme", "name": "fleet"})
@@ -326,3 +301,18 @@ def test_request_log_keeps_variables(emu):
     adds = entry["body"]["variables"]["input"]["fileChanges"]["additions"]
     assert base64.b64decode(adds[0]["contents"]) == b"newTag: v7\n"
     assert emu.ctl("GET", f"requests?since={entry['seq']}") == []
+
+
+def test_commit_by_ref_id_and_nodes(emu):
+    r = emu.gql('{ repository(owner: "acme", name: "fleet") { id ref(qualifiedName: "refs/heads/main") { id '
+                'target { oid } } } }')
+    ref = r["data"]["repository"]["ref"]
+    inp = commit_input(ref["target"]["oid"], additions=[("by-id.txt", "1\n")])
+    inp["input"]["branch"] = {"id": ref["id"]}
+    out = emu.gql(COMMIT, inp)
+    assert "errors" not in out, out
+    assert out["data"]["createCommitOnBranch"]["ref"]["name"] == "main"
+    ids = [r["data"]["repository"]["id"], ref["id"], "bogus"]
+    nodes = emu.gql('query($ids: [ID!]!) { nodes(ids: $ids) { __typename id } }', {"ids": ids})["data"]["nodes"]
+    assert [n and n["__typename"] for n in nodes] == ["Repository", "Ref", None]
+    assert emu.violations() == []
