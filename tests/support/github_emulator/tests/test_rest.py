@@ -262,3 +262,29 @@ def test_user_agent_is_required(emu):
     (v,) = emu.violations()
     assert "User-Agent" in v["problems"][0]
     emu.ctl("DELETE", "violations")
+
+
+def test_misc_endpoints_conform(emu):
+    emu.ctl("POST", "commit", {"repo": "acme/fleet", "branch": "promote/z", "files": {"z": "1\n"}})
+    assert emu.rest("POST", "/repos/acme/fleet/pulls", json={"title": "Z", "head": "acme:promote/z",
+                                                             "base": "main", "draft": True}).status_code == 201
+    emu.rest("POST", "/repos/acme/fleet/issues/1/labels", json={"labels": ["a", {"name": "b"}]})
+    emu.rest("POST", "/repos/acme/fleet/pulls/1/requested_reviewers", json={"reviewers": ["alice"]})
+    for path, params in [
+        ("/users/alice", None), ("/rate_limit", None), ("/repos/acme/fleet/git/matching-refs/heads/promote", None),
+        ("/repos/acme/fleet/pulls/1/requested_reviewers", None), ("/repos/acme/fleet/issues/1/labels", None),
+        ("/repos/acme/fleet/pulls", {"state": "all", "per_page": "1", "page": "1"}),
+        ("/repos/acme/fleet/contents", None), ("/repos/acme/fleet/branches/promote/z", None),
+        ("/repos/acme/fleet/git/trees/promote/z", None), ("/repos/acme/fleet/commits/promote/z", None),
+        ("/api/v3/repos/acme/fleet/pulls/1", None),
+    ]:
+        r = emu.rest("GET", path, params=params)
+        assert r.status_code == 200, (path, r.status_code, r.text)
+    refs = emu.rest("GET", "/repos/acme/fleet/git/matching-refs/heads/promote").json()
+    assert [x["ref"] for x in refs] == ["refs/heads/promote/z"]
+    pr = emu.rest("GET", "/repos/acme/fleet/pulls/1").json()
+    assert pr["draft"] is True and pr["mergeable_state"] == "draft"
+    assert emu.rest("GET", "/repos/acme/fleet/pulls/1/merge").status_code == 404
+    assert emu.rest("GET", "/repos/acme/fleet/pulls/99").status_code == 404
+    assert emu.rest("GET", "/repos/acme/fleet/commits/nope").status_code == 422
+    assert emu.violations() == []
