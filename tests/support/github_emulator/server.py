@@ -432,6 +432,12 @@ def main(argv: Optional[List[str]] = None) -> int:
                     help="where the extracted OpenAPI subset is cached (default: %(default)s)")
     ap.add_argument("--no-validate", action="store_true", help="skip REST contract checks")
     args = ap.parse_args(argv)
+    from .graphql_api import DEFAULT_SCHEMA
+    missing = [p for p in (contracts.DEFAULT_SPEC, DEFAULT_SCHEMA) if not os.path.exists(p)]
+    if missing:
+        sys.stderr.write("github_emulator: missing contract sources %s; run tests/support/github_emulator/install.sh\n"
+                         % ", ".join(missing))
+        return 2
     app = App(args.state_dir, args.cache_dir, validate=not args.no_validate)
     if args.config:
         with open(args.config, "r", encoding="utf-8") as f:
