@@ -5,6 +5,8 @@ import subprocess
 import threading
 import time
 
+import requests
+
 from emu_harness import COMMIT, commit_input, head_oid, start_emulator, stop_emulator
 
 
@@ -75,25 +77,43 @@ def test_out_of_band_commit_between_read_and_write(emu):
     assert emu.violations() == []
 
 
+HEAD_Q = '{ repository(owner: "acme", name: "fleet") { ref(qualifiedName: "refs/heads/main") { target { oid } } } }'
+
+
 def test_twenty_concurrent_writers_lose_nothing(emu):
     results = {}
     errors = []
 
+    barrier = threading.Barrier(20)
+
     def writer(i):
+        # one client (own connection) per writer
+        http = requests.Session()
+        auth = {"Authorization": "bearer t-write"}
+
+        def gql(query, variables):
+            resp = http.post(emu.url + "/graphql", json={"query": query, "variables": variables}, headers=auth,
+                             timeout=60)
+            assert resp.status_code == 200, resp.text
+            return resp.json()
+
         try:
+            barrier.wait(30)
             attempts = 0
             while True:
                 attempts += 1
                 assert attempts < 200, "too many retries"
-                head = head_oid(emu)
-                r = emu.gql(COMMIT, commit_input(head, additions=[(f"apps/w{i:02d}/tag.txt", f"v{i}\n")],
-                                                 headline=f"writer {i}"))
+                head = gql(HEAD_Q, {})["data"]["repository"]["ref"]["target"]["oid"]
+                r = gql(COMMIT, commit_input(head, additions=[(f"apps/w{i:02d}/tag.txt", f"v{i}\n")],
+                                             headline=f"writer {i}"))
                 if "errors" not in r:
                     results[i] = (r["data"]["createCommitOnBranch"]["commit"]["oid"], attempts)
                     return
                 assert r["errors"][0]["type"] == "STALE_DATA", r
         except Exception as e:  # noqa: BLE001
             errors.append(e)
+        finally:
+            http.close()
 
     threads = [threading.Thread(target=writer, args=(i,)) for i in range(20)]
     t0 = time.time()
