@@ -356,7 +356,9 @@ class RestApi:
             oid = git.resolve(ref + "^{commit}")
             if oid:
                 return oid
-        for cand in (f"refs/heads/{ref}", f"refs/tags/{ref}", ref if ref.startswith("refs/") else None):
+        # documented forms: SHA, branch name, heads/BRANCH, tags/TAG (and fully qualified refs)
+        qualified = f"refs/{ref}" if ref.startswith(("heads/", "tags/")) else None
+        for cand in (f"refs/heads/{ref}", f"refs/tags/{ref}", qualified, ref if ref.startswith("refs/") else None):
             if cand:
                 oid = git.ref_oid(cand)
                 if oid:

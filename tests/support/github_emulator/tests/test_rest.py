@@ -91,6 +91,7 @@ def test_repo_branch_commit_contents(emu):
     assert br["protected"] is False and br["commit"]["sha"] == main_sha(emu)
     c = emu.rest("GET", "/repos/acme/fleet/commits/main").json()
     assert c["sha"] == main_sha(emu) and c["commit"]["verification"]["verified"] is False
+    assert emu.rest("GET", "/repos/acme/fleet/commits/heads/main").json()["sha"] == c["sha"]
     f = emu.rest("GET", "/repos/acme/fleet/contents/apps/web/kustomization.yaml", params={"ref": "main"}).json()
     assert base64.b64decode(f["content"]).decode().endswith("newTag: v1.0.0\n")
     d = emu.rest("GET", "/repos/acme/fleet/contents/apps").json()
