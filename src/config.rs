@@ -9,10 +9,10 @@ use std::path::PathBuf;
 use clap::Parser;
 use serde::Deserialize;
 
-use crate::aws::Secret;
 use crate::aws::oidc::TokenRequest;
 use crate::core::image::{ImageSpec, Tag};
 use crate::core::paths::{PathPattern, default_patterns};
+use crate::secret::Secret;
 
 /// Declares the inputs once: the struct envy and clap both fill, and the list of their names.
 macro_rules! inputs {
@@ -80,6 +80,32 @@ inputs! {
     /// The AWS account id of the ECR registry, for cross-account images [default: the
     /// credentials' own account].
     ecr_registry_id,
+    /// The GitOps repository on GitHub, `owner/name`, changed through the API (instead of
+    /// gitops_path).
+    gitops_repo,
+    /// A token that can write the GitOps repository's contents (and pull requests, in
+    /// pull_request mode).
+    gitops_repo_token,
+    /// The branch to promote on [default: the repository's default branch].
+    gitops_branch,
+    /// `commit` (one commit on gitops_branch) or `pull_request` [default: commit].
+    mode,
+    /// The commit message's first line; placeholders {app}, {images}, {tag}, {source}
+    /// [default: chore({app}): promote {images} to {tag}].
+    commit_message,
+    /// The pull request's branch, owned by the action [default: gitops-promote/{app}].
+    pr_branch,
+    /// The pull request's title [default: the commit message's first line].
+    pr_title,
+    /// Labels for the pull request, comma or newline separated.
+    pr_labels,
+    /// Reviewers (user logins) for the pull request, comma or newline separated.
+    pr_reviewers,
+    /// Open the pull request as a draft [default: false].
+    #[arg(num_args = 0..=1, default_missing_value = "true")]
+    pr_draft,
+    /// Enable auto-merge on the pull request: none, merge, squash or rebase [default: none].
+    auto_merge,
 }
 
 /// Variables the runner sets for every step.
@@ -93,12 +119,15 @@ pub struct RunnerEnv {
     pub actions_id_token_request_url: Option<String>,
     pub actions_id_token_request_token: Option<String>,
     pub act: Option<String>,
+    pub github_api_url: Option<String>,
+    pub github_graphql_url: Option<String>,
+    pub github_server_url: Option<String>,
 }
 
 /// A validated configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
-    pub gitops_path: PathBuf,
+    pub gitops: Gitops,
     /// Needed only where it is used: to default `paths`.
     pub app: Option<String>,
     pub paths: Vec<PathPattern>,
@@ -108,6 +137,104 @@ pub struct Config {
     pub pin_digest: bool,
     pub dry_run: bool,
     pub aws: AwsConfig,
+}
+
+/// Where the GitOps repository is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Gitops {
+    /// A local checkout, patched in place.
+    Local(PathBuf),
+    /// A repository on GitHub (or GitHub Enterprise Server), changed through its API.
+    Remote(Box<Remote>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Remote {
+    pub owner: String,
+    pub name: String,
+    pub token: Secret,
+    /// `None`: the repository's default branch.
+    pub branch: Option<String>,
+    pub mode: Mode,
+    /// The first line of the commit message, placeholders already filled but `{images}`.
+    pub commit_message: String,
+    pub pull_request: PullRequestOptions,
+    pub api_url: String,
+    pub graphql_url: String,
+    /// Links in the commit message and pull request body point at this run and commit.
+    pub source: Source,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Commit,
+    PullRequest,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullRequestOptions {
+    pub branch: String,
+    pub title: Option<String>,
+    pub labels: Vec<String>,
+    pub reviewers: Vec<String>,
+    pub draft: bool,
+    pub auto_merge: Option<MergeMethod>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MergeMethod {
+    Merge,
+    Squash,
+    Rebase,
+}
+
+impl MergeMethod {
+    /// The GraphQL `PullRequestMergeMethod` value.
+    pub fn as_graphql(self) -> &'static str {
+        match self {
+            MergeMethod::Merge => "MERGE",
+            MergeMethod::Squash => "SQUASH",
+            MergeMethod::Rebase => "REBASE",
+        }
+    }
+}
+
+/// The run that promotes: its repository, commit and workflow run, for the audit trail.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Source {
+    pub server_url: String,
+    pub repository: Option<String>,
+    pub sha: Option<String>,
+    pub run_id: Option<String>,
+}
+
+impl Source {
+    pub fn commit_url(&self) -> Option<String> {
+        Some(format!(
+            "{}/{}/commit/{}",
+            self.server_url,
+            self.repository.as_ref()?,
+            self.sha.as_ref()?
+        ))
+    }
+
+    pub fn run_url(&self) -> Option<String> {
+        Some(format!(
+            "{}/{}/actions/runs/{}",
+            self.server_url,
+            self.repository.as_ref()?,
+            self.run_id.as_ref()?
+        ))
+    }
+
+    /// `owner/repo@abc1234`, or what of it is known.
+    pub fn label(&self) -> String {
+        match (&self.repository, &self.sha) {
+            (Some(r), Some(s)) => format!("{r}@{}", &s[..s.len().min(7)]),
+            (Some(r), None) => r.clone(),
+            _ => "a local run".into(),
+        }
+    }
 }
 
 /// How to reach AWS, needed only when `verify_images` is on.
@@ -148,6 +275,7 @@ pub fn load(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> anyh
 
 impl Config {
     pub fn from_inputs(raw: RawInputs, env: &RunnerEnv) -> Result<Self, ConfigError> {
+        let all = raw.clone();
         let raw_aws = [
             raw.aws_role_arn.clone(),
             raw.aws_region.clone(),
@@ -158,13 +286,8 @@ impl Config {
         ]
         .map(given);
 
-        let gitops_path = given(raw.gitops_path).map(PathBuf::from).ok_or_else(|| {
-            invalid(
-                "gitops_path",
-                "no GitOps repository given: set it to a local checkout of the GitOps repository",
-            )
-        })?;
-
+        let gitops_path = given(raw.gitops_path);
+        let gitops_repo = given(raw.gitops_repo);
         let app = given(raw.app).or_else(|| {
             given(env.github_repository.clone())
                 .and_then(|r| r.rsplit('/').next().map(str::to_lowercase))
@@ -245,9 +368,33 @@ impl Config {
         }
 
         let aws = AwsConfig::from_inputs(&raw_aws, env, verify_images)?;
+        let gitops = match (gitops_path, gitops_repo) {
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "gitops_repo",
+                    "give either gitops_repo (changed through the GitHub API) or gitops_path (a \
+                     local checkout), not both",
+                ));
+            }
+            (Some(path), None) => Gitops::Local(PathBuf::from(path)),
+            (None, Some(repo)) => Gitops::Remote(Box::new(Remote::from_inputs(
+                &repo,
+                &all,
+                env,
+                app.as_deref(),
+                &tag,
+            )?)),
+            (None, None) => {
+                return Err(invalid(
+                    "gitops_repo",
+                    "no GitOps repository given: set gitops_repo (owner/name, with \
+                     gitops_repo_token) or gitops_path (a local checkout)",
+                ));
+            }
+        };
 
         Ok(Self {
-            gitops_path,
+            gitops,
             app,
             paths,
             images,
@@ -258,6 +405,155 @@ impl Config {
             aws,
         })
     }
+}
+
+impl Remote {
+    fn from_inputs(
+        repo: &str,
+        raw: &RawInputs,
+        env: &RunnerEnv,
+        app: Option<&str>,
+        tag: &Tag,
+    ) -> Result<Self, ConfigError> {
+        let valid_part = |p: &str| {
+            !p.is_empty()
+                && p.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        };
+        let (owner, name) = repo
+            .split_once('/')
+            .filter(|(o, n)| valid_part(o) && valid_part(n))
+            .ok_or_else(|| {
+                invalid(
+                    "gitops_repo",
+                    format!("`{repo}` is not of the form owner/name"),
+                )
+            })?;
+        let token = given(raw.gitops_repo_token.clone())
+            .map(Secret::new)
+            .ok_or_else(|| {
+                invalid(
+                    "gitops_repo_token",
+                    "required with gitops_repo: a token that can write the repository's contents \
+                 (and pull requests in pull_request mode), e.g. secrets.GITOPS_REPO_TOKEN",
+                )
+            })?;
+        let app = app.ok_or_else(|| {
+            invalid("app", "not set, and GITHUB_REPOSITORY is not set to default it; it names the commit and the PR branch")
+        })?;
+        let branch = given(raw.gitops_branch.clone());
+        if let Some(b) = &branch
+            && !is_ref_name(b)
+        {
+            return Err(invalid(
+                "gitops_branch",
+                format!("`{b}` is not a valid branch name"),
+            ));
+        }
+        let mode = match given(raw.mode.clone()).as_deref() {
+            None | Some("commit") => Mode::Commit,
+            Some("pull_request") => Mode::PullRequest,
+            Some(other) => {
+                return Err(invalid(
+                    "mode",
+                    format!("`{other}` is not commit or pull_request"),
+                ));
+            }
+        };
+        let source = Source {
+            server_url: given(env.github_server_url.clone())
+                .unwrap_or_else(|| "https://github.com".into())
+                .trim_end_matches('/')
+                .to_owned(),
+            repository: given(env.github_repository.clone()),
+            sha: given(env.github_sha.clone()),
+            run_id: given(env.github_run_id.clone()),
+        };
+        let fill = |template: &str| {
+            template
+                .replace("{app}", app)
+                .replace("{tag}", tag.as_str())
+                .replace("{source}", &source.label())
+        };
+        let commit_message = fill(
+            &given(raw.commit_message.clone())
+                .unwrap_or_else(|| "chore({app}): promote {images} to {tag}".into()),
+        );
+        let pr_branch =
+            fill(&given(raw.pr_branch.clone()).unwrap_or_else(|| "gitops-promote/{app}".into()));
+        if !is_ref_name(&pr_branch) {
+            return Err(invalid(
+                "pr_branch",
+                format!("`{pr_branch}` is not a valid branch name"),
+            ));
+        }
+        if mode == Mode::PullRequest && branch.as_deref() == Some(pr_branch.as_str()) {
+            return Err(invalid(
+                "pr_branch",
+                "must differ from gitops_branch: the action resets its PR branch",
+            ));
+        }
+        let auto_merge = match given(raw.auto_merge.clone()).as_deref() {
+            None | Some("none") => None,
+            Some("merge") => Some(MergeMethod::Merge),
+            Some("squash") => Some(MergeMethod::Squash),
+            Some("rebase") => Some(MergeMethod::Rebase),
+            Some(other) => {
+                return Err(invalid(
+                    "auto_merge",
+                    format!("`{other}` is not none, merge, squash or rebase"),
+                ));
+            }
+        };
+        let api_url = given(env.github_api_url.clone())
+            .unwrap_or_else(|| "https://api.github.com".into())
+            .trim_end_matches('/')
+            .to_owned();
+        // GitHub Enterprise Server serves REST at /api/v3 and GraphQL at /api/graphql.
+        let graphql_url = given(env.github_graphql_url.clone()).unwrap_or_else(|| {
+            match api_url.strip_suffix("/api/v3") {
+                Some(host) => format!("{host}/api/graphql"),
+                None => format!("{api_url}/graphql"),
+            }
+        });
+        Ok(Self {
+            owner: owner.to_owned(),
+            name: name.to_owned(),
+            token,
+            branch,
+            mode,
+            commit_message,
+            pull_request: PullRequestOptions {
+                branch: pr_branch,
+                title: given(raw.pr_title.clone()).map(|t| fill(&t)),
+                labels: given(raw.pr_labels.clone())
+                    .map(|l| list(&l))
+                    .unwrap_or_default(),
+                reviewers: given(raw.pr_reviewers.clone())
+                    .map(|r| list(&r))
+                    .unwrap_or_default(),
+                draft: boolean("pr_draft", given(raw.pr_draft.clone()), false)?,
+                auto_merge,
+            },
+            api_url,
+            graphql_url,
+            source,
+        })
+    }
+}
+
+/// Git's rules for a branch name, as far as a typo would break them.
+fn is_ref_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with(['/', '-', '.'])
+        && !name.ends_with(['/', '.'])
+        && !name.ends_with(".lock")
+        && !name.contains("..")
+        && !name.contains("//")
+        && !name.contains("@{")
+        && name
+            .chars()
+            .all(|c| !c.is_ascii_control() && !" ~^:?*[\\".contains(c))
 }
 
 impl AwsConfig {
@@ -495,8 +791,45 @@ mod tests {
             let err = Config::from_inputs(r, &runner()).expect_err(value);
             assert_eq!(err.input, input, "{err}");
         }
-        let err = Config::from_inputs(RawInputs::default(), &runner()).expect_err("missing");
-        assert_eq!(err.input, "gitops_path");
+        let mut neither = raw(&[]);
+        neither.gitops_path = None;
+        let err = Config::from_inputs(neither, &runner()).expect_err("no repository");
+        assert_eq!(err.input, "gitops_repo");
+        let mut both = raw(&[]);
+        both.gitops_repo = Some("o/r".into());
+        assert_eq!(
+            Config::from_inputs(both, &runner())
+                .expect_err("both")
+                .input,
+            "gitops_repo"
+        );
+    }
+
+    #[test]
+    fn a_remote_repository_takes_its_urls_from_the_runner() {
+        let mut r = raw(&[]);
+        r.gitops_path = None;
+        r.gitops_repo = Some("acme/flux-gitops-pipeline".into());
+        let err = Config::from_inputs(r.clone(), &runner()).expect_err("no token");
+        assert_eq!(err.input, "gitops_repo_token");
+        r.gitops_repo_token = Some("t0ken".into());
+        r.mode = Some("pull_request".into());
+        let env = RunnerEnv {
+            github_api_url: Some("https://ghe.example.com/api/v3".into()),
+            ..runner()
+        };
+        let c = Config::from_inputs(r, &env).expect("valid");
+        let Gitops::Remote(remote) = c.gitops else {
+            panic!("remote")
+        };
+        assert_eq!(remote.graphql_url, "https://ghe.example.com/api/graphql");
+        assert_eq!(remote.mode, Mode::PullRequest);
+        assert_eq!(remote.pull_request.branch, "gitops-promote/sample-saas-app");
+        assert_eq!(
+            remote.commit_message,
+            "chore(sample-saas-app): promote {images} to sha-1a2b3c4"
+        );
+        assert_eq!(format!("{:?}", remote.token), "***");
     }
 
     #[test]

@@ -9,3 +9,5 @@ pub mod aws;
 pub mod checkout;
 pub mod config;
 pub mod core;
+pub mod github;
+pub mod secret;

@@ -4,7 +4,7 @@ use std::io::{self, Write};
 use std::process::ExitCode;
 
 use gitops_promote::actions::{FileCommands, Workflow};
-use gitops_promote::core::render::{self, Landing};
+use gitops_promote::core::render;
 use gitops_promote::{app, config};
 
 /// Exit codes: 0 success (with or without a change), 1 the run failed, 2 an input is wrong.
@@ -31,7 +31,17 @@ fn main() -> ExitCode {
         }
     };
 
-    match app::run(&config, &mut log) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            let _ = log.error(&format!("cannot start the async runtime: {e}"), None);
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(app::run(&config, &mut log)) {
         Ok(outcome) => {
             let diff = outcome.changes.diff();
             let shown = if in_actions {
@@ -46,9 +56,9 @@ fn main() -> ExitCode {
             }
             // Outputs and the step summary, when the runner (or act) names their files.
             let files = FileCommands::from_env();
-            let landing = Landing::default();
-            let outputs = render::outputs(&outcome.changes, &landing);
-            let summary = render::step_summary(&outcome.changes, outcome.written, &landing);
+            let landing = &outcome.landing;
+            let outputs = render::outputs(&outcome.changes, landing);
+            let summary = render::step_summary(&outcome.changes, outcome.written, landing);
             let written = files
                 .set_outputs(outputs.iter().map(|(name, value)| (*name, value.as_str())))
                 .and_then(|()| files.append_summary(&summary));

@@ -5,5 +5,6 @@ mod action;
 mod aws;
 mod cli;
 mod example;
+mod github;
 mod golden;
 mod support;

@@ -1,6 +1,7 @@
 //! Test support: running the binary as the runner does, and comparing trees byte for byte.
 
 pub mod aws;
+pub mod github;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -23,6 +24,17 @@ const INPUTS: &[&str] = &[
     "role_session_name",
     "role_duration_seconds",
     "ecr_registry_id",
+    "gitops_repo",
+    "gitops_repo_token",
+    "gitops_branch",
+    "mode",
+    "commit_message",
+    "pr_branch",
+    "pr_title",
+    "pr_labels",
+    "pr_reviewers",
+    "pr_draft",
+    "auto_merge",
 ];
 
 pub fn repo_root() -> PathBuf {

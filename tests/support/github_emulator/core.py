@@ -198,6 +198,8 @@ class Fault:
     count: int = 1  # -1: unlimited
     commit: Optional[Dict[str, Any]] = None
     kind: Optional[str] = None
+    # Serve the request for real, then answer with `status` instead (a proxy lost the answer).
+    lose_response: bool = False
     seen: int = 0
     fired: int = 0
 
@@ -802,7 +804,7 @@ class Emulator:
         if kind == "rate_limit" and "x-ratelimit-reset" not in {k.lower() for k in spec["headers"]}:
             spec["headers"]["x-ratelimit-reset"] = str(int(time.time()) + 2)
         allowed = {"method", "path_regex", "body_regex", "graphql_field", "status", "headers", "body", "delay_ms",
-                   "nth", "count", "commit", "kind"}
+                   "nth", "count", "commit", "kind", "lose_response"}
         unknown = set(spec) - allowed
         if unknown:
             raise ValueError(f"unknown fault fields {sorted(unknown)}")

@@ -110,6 +110,7 @@ class Handler(BaseHTTPRequestHandler):
 
     # ------------------------------------------------------------------ dispatch
     def _dispatch(self) -> None:
+        self._lost_answer = None
         app = self.app
         started = time.time()
         parsed = urllib.parse.urlsplit(self.path)
@@ -167,7 +168,9 @@ class Handler(BaseHTTPRequestHandler):
                     entry.setdefault("fault_errors", []).append(str(e))
             if fault.delay_ms:
                 time.sleep(fault.delay_ms / 1000.0)
-            if fault.status and injected is None:
+            if fault.status and fault.lose_response:
+                self._lost_answer = fault
+            elif fault.status and injected is None:
                 injected = fault
         if injected is not None:
             headers = {"x-github-request-id": req_id}
@@ -301,6 +304,16 @@ class Handler(BaseHTTPRequestHandler):
     def _finish_rest_or_gql(self, entry, started, status, resp, headers, is_graphql, path, query, body_bytes,
                             route) -> None:
         app = self.app
+        lost = getattr(self, "_lost_answer", None)
+        if lost is not None:
+            # The request took effect; the client gets the fault's answer instead.
+            self._lost_answer = None
+            lost_headers = dict(lost.headers)
+            self._send(lost.status, lost.body if lost.body is not None else "", lost_headers)
+            entry.update(status=lost.status, fault=lost.id, served_status=status,
+                         duration_ms=round((time.time() - started) * 1000, 2))
+            app.emu.log_request(entry)
+            return
         data, ctype = self._send(status, resp, headers)
         if route is not None and app.contract is not None:
             t = time.time()

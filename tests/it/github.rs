@@ -1,0 +1,364 @@
+//! Landing the change on GitHub: the real binary against the GitHub emulator, whose state is a
+//! real git repository and whose every request and response is checked against GitHub's
+//! official OpenAPI description and GraphQL schema.
+
+use std::fs;
+
+use serde_json::{Value, json};
+
+use crate::support::github::{Emulator, OWNER, REPO, TOKEN};
+use crate::support::{Run, repo_root};
+
+const TAG: &str = "sha-1a2b3c4";
+const SOURCE_SHA: &str = "1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b";
+const FILES: [&str; 3] = [
+    "apps/sample-saas-app/base/kustomization.yaml",
+    "apps/sample-saas-app/overlays/analytics/kustomization.yaml",
+    "apps/sample-saas-app/overlays/platform/kustomization.yaml",
+];
+
+fn example() -> Emulator {
+    Emulator::start(&repo_root().join("examples/flux-gitops-pipeline"))
+}
+
+/// A run on GitHub Actions promoting into the emulated repository.
+fn promote(emu: &Emulator) -> Run {
+    Run::actions()
+        .env("GITHUB_API_URL", &emu.url)
+        .env("GITHUB_GRAPHQL_URL", format!("{}/graphql", emu.url))
+        .env("GITHUB_SERVER_URL", "https://github.com")
+        .env("GITHUB_RUN_ID", "777")
+        .input("gitops_repo", format!("{OWNER}/{REPO}"))
+        .input("gitops_repo_token", TOKEN)
+        .input("images", "backend,frontend")
+        .input("verify_images", "false")
+        .input("tag", TAG)
+}
+
+fn commit_count(emu: &Emulator, branch: &str) -> usize {
+    emu.git(&["rev-list", "--count", branch])
+        .trim()
+        .parse()
+        .expect("a count")
+}
+
+#[test]
+fn promotes_three_files_in_one_verified_commit_on_the_branch() {
+    let emu = example();
+    let seed = emu.git(&["rev-parse", "main"]).trim().to_owned();
+    let out = promote(&emu).output().success();
+
+    assert_eq!(commit_count(&emu, "main"), 2);
+    assert_eq!(
+        emu.git(&["rev-parse", "main^"]).trim(),
+        seed,
+        "the commit's parent is the head it read"
+    );
+    let changed = emu.git(&["diff", "--name-only", "main^", "main"]);
+    assert_eq!(changed.lines().collect::<Vec<_>>(), FILES);
+    for file in FILES {
+        let before = emu.git(&["show", &format!("main^:{file}")]);
+        let after = emu.git(&["show", &format!("main:{file}")]);
+        assert_eq!(
+            before.replace("sha-0000000", TAG),
+            after,
+            "{file}: only the tags change"
+        );
+    }
+    let message = emu.git(&["log", "-1", "--format=%B", "main"]);
+    assert!(
+        message.starts_with(&format!(
+            "chore(sample-saas-app): promote backend, frontend to {TAG}\n\n"
+        )),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!(
+            "apps/sample-saas-app/base/kustomization.yaml: backend sha-0000000 -> {TAG}"
+        )),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!(
+            "Source-Commit: https://github.com/example-org/sample-saas-app/commit/{SOURCE_SHA}"
+        )),
+        "{message}"
+    );
+    assert!(
+        message.contains(
+            "Workflow-Run: https://github.com/example-org/sample-saas-app/actions/runs/777"
+        ),
+        "{message}"
+    );
+    emu.git(&["fsck", "--strict"]);
+    assert!(out.stdout().contains("(verified)"), "{}", out.stdout());
+    assert!(
+        !out.all()
+            .lines()
+            .any(|l| !l.starts_with("::add-mask::") && l.contains(TOKEN)),
+        "the token leaked"
+    );
+    // Few round trips: head, tree, files, commit.
+    let api_calls = emu.requests().len();
+    assert!(api_calls <= 4, "{api_calls} requests");
+    emu.assert_no_violations();
+}
+
+#[test]
+fn the_same_promotion_again_changes_nothing_and_says_so() {
+    let emu = example();
+    promote(&emu).output().success();
+    let out = promote(&emu).output().success();
+    assert!(
+        out.stdout().contains("::notice::nothing to change"),
+        "{}",
+        out.stdout()
+    );
+    assert_eq!(commit_count(&emu, "main"), 2);
+    emu.assert_no_violations();
+}
+
+#[test]
+fn twenty_concurrent_runs_all_land_and_none_is_lost() {
+    let seed = tempfile::tempdir().expect("temp dir");
+    let dir = seed.path().join("apps/sample-saas-app/base");
+    fs::create_dir_all(&dir).expect("mkdir");
+    let mut kustomization = String::from("images:\n");
+    for i in 0..20 {
+        kustomization.push_str(&format!("  - name: img{i:02}\n    newTag: v0\n"));
+    }
+    fs::write(dir.join("kustomization.yaml"), &kustomization).expect("write");
+    let emu = Emulator::start(seed.path());
+
+    let runs: Vec<_> = (0..20)
+        .map(|i| {
+            let run = promote(&emu)
+                .input("images", format!("img{i:02}"))
+                .input("tag", format!("v{}", i + 1))
+                .input("paths", "apps/sample-saas-app/base");
+            std::thread::spawn(move || run.output())
+        })
+        .collect();
+    for (i, run) in runs.into_iter().enumerate() {
+        let out = run.join().expect("thread");
+        assert_eq!(out.code(), Some(0), "run {i}:\n{}", out.all());
+    }
+    let fin = emu.git(&["show", "main:apps/sample-saas-app/base/kustomization.yaml"]);
+    let mut want = String::from("images:\n");
+    for i in 0..20 {
+        want.push_str(&format!("  - name: img{i:02}\n    newTag: v{}\n", i + 1));
+    }
+    assert_eq!(fin, want, "every update landed");
+    assert_eq!(
+        commit_count(&emu, "main"),
+        21,
+        "one commit per run, on a linear history"
+    );
+    assert_eq!(
+        emu.git(&["rev-list", "--merges", "--count", "main"]).trim(),
+        "0"
+    );
+    emu.git(&["fsck", "--strict"]);
+    emu.assert_no_violations();
+}
+
+#[test]
+fn another_writer_between_read_and_write_is_kept_and_the_run_retries() {
+    let emu = example();
+    emu.fault(json!({
+        "method": "POST", "path_regex": "graphql$", "graphql_field": "createCommitOnBranch",
+        "commit": { "repo": format!("{OWNER}/{REPO}"), "branch": "main", "files": { "README.md": "edited by someone else\n" }, "message": "docs: another writer" },
+    }));
+    promote(&emu).output().success();
+    assert_eq!(commit_count(&emu, "main"), 3);
+    assert_eq!(
+        emu.git(&["log", "-1", "--format=%s", "main^"]).trim(),
+        "docs: another writer"
+    );
+    assert_eq!(
+        emu.git(&["show", "main:README.md"]),
+        "edited by someone else\n"
+    );
+    emu.assert_no_violations();
+}
+
+#[test]
+fn another_writer_that_set_the_same_values_leaves_nothing_to_do() {
+    let emu = example();
+    let mut files = serde_json::Map::new();
+    for file in FILES {
+        files.insert(
+            file.into(),
+            Value::String(
+                emu.git(&["show", &format!("main:{file}")])
+                    .replace("sha-0000000", TAG),
+            ),
+        );
+    }
+    emu.fault(json!({
+        "method": "POST", "path_regex": "graphql$", "graphql_field": "createCommitOnBranch",
+        "commit": { "repo": format!("{OWNER}/{REPO}"), "branch": "main", "files": files, "message": "a concurrent promotion" },
+    }));
+    let out = promote(&emu).output().success();
+    assert!(
+        out.stdout()
+            .contains("another run already set these values"),
+        "{}",
+        out.stdout()
+    );
+    assert_eq!(commit_count(&emu, "main"), 2);
+    emu.assert_no_violations();
+}
+
+#[test]
+fn bad_gateways_and_rate_limits_are_waited_out_without_a_duplicate_commit() {
+    let emu = example();
+    emu.fault(json!({ "method": "POST", "path_regex": "graphql$", "graphql_field": "repository", "kind": "bad_gateway", "count": 2 }));
+    emu.fault(json!({ "method": "POST", "path_regex": "graphql$", "graphql_field": "createCommitOnBranch", "kind": "secondary_rate_limit" }));
+    emu.fault(json!({ "method": "GET", "path_regex": "/git/trees/", "kind": "rate_limit" }));
+    promote(&emu).output().success();
+    assert_eq!(commit_count(&emu, "main"), 2, "exactly one commit");
+    emu.assert_no_violations();
+}
+
+#[test]
+fn a_commit_whose_answer_was_lost_is_found_not_repeated() {
+    let emu = example();
+    // The commit lands, but the client sees a 502 (a proxy dropped the answer).
+    emu.fault(json!({ "method": "POST", "path_regex": "graphql$", "graphql_field": "createCommitOnBranch", "status": 502, "body": "bad gateway", "lose_response": true }));
+    let out = promote(&emu).output();
+    assert_eq!(out.code(), Some(0), "{}", out.all());
+    assert_eq!(commit_count(&emu, "main"), 2, "exactly one commit");
+}
+
+#[test]
+fn a_protected_branch_suggests_a_pull_request() {
+    let emu = example();
+    emu.control(
+        "POST",
+        "/_emulator/protect",
+        json!({ "repo": format!("{OWNER}/{REPO}"), "branch": "main" }),
+    );
+    let out = promote(&emu).output();
+    assert_eq!(out.code(), Some(1), "{}", out.all());
+    assert!(out.all().contains("mode: pull_request"), "{}", out.all());
+    assert_eq!(commit_count(&emu, "main"), 1);
+    emu.assert_no_violations();
+}
+
+#[test]
+fn token_problems_say_what_the_token_needs() {
+    let emu = example();
+    emu.control("POST", "/_emulator/tokens", json!({ "token": "ghp_reader", "login": "reader", "repos": { format!("{OWNER}/{REPO}"): "read" } }));
+    emu.control(
+        "POST",
+        "/_emulator/tokens",
+        json!({ "token": "ghp_stranger", "login": "stranger", "repos": {} }),
+    );
+    for (token, needle) in [
+        ("ghp_unknown", "401"),
+        ("ghp_reader", "contents: write"),
+        ("ghp_stranger", "not visible to this token"),
+    ] {
+        let out = promote(&emu).input("gitops_repo_token", token).output();
+        assert_eq!(out.code(), Some(1), "{token}: {}", out.all());
+        assert!(out.all().contains(needle), "{token}: {}", out.all());
+        assert!(
+            !out.all()
+                .lines()
+                .any(|l| !l.starts_with("::add-mask::") && l.contains(token)),
+            "the token leaked"
+        );
+    }
+    assert_eq!(commit_count(&emu, "main"), 1);
+}
+
+#[test]
+fn enterprise_server_urls_work() {
+    let emu = example();
+    promote(&emu)
+        .env("GITHUB_API_URL", format!("{}/api/v3", emu.url))
+        .env("GITHUB_GRAPHQL_URL", "")
+        .output()
+        .success();
+    assert_eq!(commit_count(&emu, "main"), 2);
+    let requests = emu.requests();
+    assert!(
+        requests.iter().any(|r| r["path"] == "/api/graphql"),
+        "{requests:#?}"
+    );
+    assert!(
+        requests.iter().any(|r| r["path"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("/api/v3/repos/"))),
+        "{requests:#?}"
+    );
+    emu.assert_no_violations();
+}
+
+#[test]
+fn pull_request_mode_opens_one_pull_request_and_updates_it() {
+    let emu = example();
+    let pr = |tag: &str| {
+        promote(&emu)
+            .input("mode", "pull_request")
+            .input("tag", tag)
+            .input("pr_labels", "promotion")
+            .input("pr_reviewers", "octocat")
+            .output()
+    };
+    let first = pr("sha-1111111");
+    assert_eq!(first.code(), Some(0), "{}", first.all());
+    let second = pr("sha-2222222");
+    assert_eq!(second.code(), Some(0), "{}", second.all());
+
+    assert_eq!(
+        commit_count(&emu, "main"),
+        1,
+        "the base branch is untouched"
+    );
+    let state = emu.control(
+        "GET",
+        &format!("/_emulator/repos/{OWNER}/{REPO}"),
+        Value::Null,
+    );
+    let prs = state["pulls"].as_array().cloned().unwrap_or_default();
+    assert_eq!(prs.len(), 1, "one pull request, updated: {state:#}");
+    assert_eq!(
+        prs[0]["title"],
+        "chore(sample-saas-app): promote backend, frontend to sha-2222222"
+    );
+    assert_eq!(prs[0]["requested_reviewers"], json!(["octocat"]));
+    assert!(
+        prs[0]["body"]
+            .as_str()
+            .is_some_and(|b| b.contains("| `backend` | `sha-0000000` | `sha-2222222` |")),
+        "{state:#}"
+    );
+    let head = emu.git(&[
+        "show",
+        "gitops-promote/sample-saas-app:apps/sample-saas-app/base/kustomization.yaml",
+    ]);
+    assert!(head.contains("sha-2222222"), "{head}");
+    assert_eq!(
+        emu.git(&["rev-parse", "gitops-promote/sample-saas-app^"]),
+        emu.git(&["rev-parse", "main"])
+    );
+    emu.assert_no_violations();
+}
+
+#[test]
+fn auto_merge_that_the_repository_does_not_allow_is_a_clear_error() {
+    let emu = example();
+    let out = promote(&emu)
+        .input("mode", "pull_request")
+        .input("auto_merge", "squash")
+        .output();
+    assert_eq!(out.code(), Some(1), "{}", out.all());
+    assert!(
+        out.all().contains("does not allow auto-merge"),
+        "{}",
+        out.all()
+    );
+    emu.assert_no_violations();
+}
