@@ -4,6 +4,8 @@ use std::process::Command;
 
 use serde_norway::Value;
 
+use crate::support::aws::{Moto, OIDC_REQUEST_TOKEN, OidcIssuer, REGION};
+use crate::support::github::{Emulator, OWNER, REPO, TOKEN};
 use crate::support::{Run, copy_tree, repo_root, snapshot};
 
 const REGISTRY: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com/sample-saas-app";
@@ -117,4 +119,76 @@ fn promoting_the_example_changes_only_the_three_kustomization_files() {
             "{path}: only the tags change"
         );
     }
+}
+
+/// The mission's whole system: a CD run assumes its role through OIDC, finds both images in ECR,
+/// commits the three kustomization files to the GitOps repository on GitHub, and what Flux
+/// would then apply renders the new images, pinned by digest, in both tenants' namespaces.
+#[test]
+fn the_whole_pipeline_promotes_both_tenants_end_to_end() {
+    const TAG: &str = "sha-9f8e7d6";
+    let (moto, oidc) = (Moto::start(), OidcIssuer::start());
+    let backend = moto.push(REGION, None, "sample-saas-app/backend", TAG);
+    let frontend = moto.push(REGION, None, "sample-saas-app/frontend", TAG);
+    let emu = Emulator::start(&repo_root().join("examples/flux-gitops-pipeline"));
+
+    let out = Run::actions()
+        .env("GITHUB_API_URL", &emu.url)
+        .env("GITHUB_GRAPHQL_URL", format!("{}/graphql", emu.url))
+        .env("GITHUB_RUN_ID", "31337")
+        .env("AWS_ENDPOINT_URL", &moto.endpoint)
+        .env("AWS_REGION", REGION)
+        .env("ACTIONS_ID_TOKEN_REQUEST_URL", &oidc.url)
+        .env("ACTIONS_ID_TOKEN_REQUEST_TOKEN", OIDC_REQUEST_TOKEN)
+        .input("gitops_repo", format!("{OWNER}/{REPO}"))
+        .input("gitops_repo_token", TOKEN)
+        .input("aws_role_arn", "arn:aws:iam::123456789012:role/sample-saas-app-cd")
+        .input("images", "backend=sample-saas-app/backend,frontend=sample-saas-app/frontend")
+        .input("paths", "apps/sample-saas-app/base\napps/sample-saas-app/overlays/platform\napps/sample-saas-app/overlays/analytics")
+        .input("tag", TAG)
+        .input("pin_digest", "true")
+        .output()
+        .success();
+    assert!(out.stdout().contains("(verified)"), "{}", out.stdout());
+
+    // What Flux's GitRepository would fetch: the branch's tree.
+    let checkout = tempfile::tempdir().expect("temp dir");
+    let archive = Command::new("git")
+        .arg("--git-dir")
+        .arg(emu.git_dir())
+        .args(["archive", "--format=tar", "main"])
+        .output()
+        .expect("git archive");
+    assert!(archive.status.success());
+    let mut tar = Command::new("tar")
+        .args(["-x", "-C"])
+        .arg(checkout.path())
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("tar");
+    std::io::Write::write_all(&mut tar.stdin.take().expect("stdin"), &archive.stdout)
+        .expect("untar");
+    assert!(tar.wait().expect("tar").success());
+
+    for ns in ["platform", "analytics"] {
+        let mut images = rendered_images(
+            &checkout
+                .path()
+                .join("apps/sample-saas-app/overlays")
+                .join(ns),
+        );
+        images.sort();
+        assert_eq!(
+            images,
+            [
+                (ns.to_owned(), format!("{REGISTRY}/backend:{TAG}@{backend}")),
+                (
+                    ns.to_owned(),
+                    format!("{REGISTRY}/frontend:{TAG}@{frontend}")
+                ),
+            ],
+            "what `kubectl get deployment -n {ns}` would show once Flux has synced"
+        );
+    }
+    emu.assert_no_violations();
 }

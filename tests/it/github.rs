@@ -33,6 +33,7 @@ fn promote(emu: &Emulator) -> Run {
         .input("images", "backend,frontend")
         .input("verify_images", "false")
         .input("tag", TAG)
+        .input("paths", "apps/sample-saas-app/base, apps/sample-saas-app/overlays/platform, apps/sample-saas-app/overlays/analytics")
 }
 
 fn commit_count(emu: &Emulator, branch: &str) -> usize {
