@@ -4,7 +4,8 @@
 use std::fs;
 
 use crate::support::aws::{
-    ACCESS_KEY_ID, Moto, OIDC_JWT, OIDC_REQUEST_TOKEN, OidcIssuer, REGION, SECRET_ACCESS_KEY,
+    ACCESS_KEY_ID, FaultProxy, Injected, Moto, OIDC_JWT, OIDC_REQUEST_TOKEN, OidcIssuer, REGION,
+    SECRET_ACCESS_KEY,
 };
 use crate::support::{Run, snapshot};
 
@@ -236,4 +237,91 @@ fn a_cross_account_registry_is_named_by_ecr_registry_id() {
         "the default account has no such repositories: {}",
         without.all()
     );
+}
+
+#[test]
+fn transient_sts_failures_are_retried_and_then_succeed() {
+    let (moto, oidc, tree) = (Moto::start(), OidcIssuer::start(), gitops());
+    moto.push(REGION, None, "sample-saas-app/backend", TAG);
+    moto.push(REGION, None, "sample-saas-app/frontend", TAG);
+    let proxy = FaultProxy::start(
+        &moto.endpoint,
+        "Action=AssumeRoleWithWebIdentity",
+        vec![
+            Injected::sts(400, "Throttling", "Rate exceeded"),
+            Injected::sts(503, "ServiceUnavailable", "Service is unavailable"),
+            Injected::sts(
+                400,
+                "IDPCommunicationError",
+                "Couldn't reach the identity provider",
+            ),
+            Injected::sts(
+                400,
+                "InvalidIdentityToken",
+                "Couldn't retrieve verification key from your identity provider",
+            ),
+        ],
+    );
+    let out = on_github(&moto, &oidc, tree.path())
+        .env("AWS_ENDPOINT_URL", &proxy.endpoint)
+        .output();
+    assert_eq!(out.code(), Some(0), "{}", out.all());
+    assert_eq!(proxy.seen(), 5, "four transient failures, then the answer");
+}
+
+#[test]
+fn access_denied_fails_at_once_with_a_trust_policy_hint() {
+    let (moto, oidc, tree) = (Moto::start(), OidcIssuer::start(), gitops());
+    let denied = Injected::sts(
+        403,
+        "AccessDenied",
+        "Not authorized to perform sts:AssumeRoleWithWebIdentity",
+    );
+    let proxy = FaultProxy::start(
+        &moto.endpoint,
+        "Action=AssumeRoleWithWebIdentity",
+        vec![denied; 5],
+    );
+    let before = snapshot(tree.path());
+    let out = on_github(&moto, &oidc, tree.path())
+        .env("AWS_ENDPOINT_URL", &proxy.endpoint)
+        .output();
+    assert_eq!(out.code(), Some(1), "{}", out.all());
+    assert!(
+        out.all().contains("AccessDenied") && out.all().contains("trust policy"),
+        "{}",
+        out.all()
+    );
+    assert_eq!(proxy.seen(), 1, "no retry of a refusal");
+    assert_eq!(snapshot(tree.path()), before);
+    assert_no_secret(&out.all(), &[OIDC_JWT]);
+}
+
+#[test]
+fn ecr_throttling_and_server_errors_are_retried() {
+    let (moto, tree) = (Moto::start(), gitops());
+    moto.push(REGION, None, "sample-saas-app/backend", TAG);
+    moto.push(REGION, None, "sample-saas-app/frontend", TAG);
+    let proxy = FaultProxy::start(
+        &moto.endpoint,
+        "DescribeImages",
+        vec![
+            Injected::ecr(400, "ThrottlingException", "Rate exceeded"),
+            Injected::ecr(500, "ServerException", "Internal error"),
+        ],
+    );
+    let out = Run::actions()
+        .env("AWS_ENDPOINT_URL", &proxy.endpoint)
+        .env("AWS_REGION", REGION)
+        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY_ID)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_ACCESS_KEY)
+        .input("gitops_path", tree.path())
+        .input(
+            "images",
+            "backend=sample-saas-app/backend,frontend=sample-saas-app/frontend",
+        )
+        .input("tag", TAG)
+        .output();
+    assert_eq!(out.code(), Some(0), "{}", out.all());
+    assert_eq!(proxy.seen(), 4, "two lookups, two of them retried once");
 }

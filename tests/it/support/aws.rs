@@ -225,3 +225,137 @@ impl OidcIssuer {
         }
     }
 }
+
+/// An answer the fault proxy gives instead of forwarding.
+#[derive(Clone)]
+pub struct Injected {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: String,
+}
+
+impl Injected {
+    /// An STS error in its XML form.
+    pub fn sts(status: u16, code: &str, message: &str) -> Self {
+        Self {
+            status,
+            content_type: "text/xml",
+            body: format!(
+                r#"<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>c0ffee</RequestId></ErrorResponse>"#
+            ),
+        }
+    }
+
+    /// An ECR error in its JSON form.
+    pub fn ecr(status: u16, code: &str, message: &str) -> Self {
+        Self {
+            status,
+            content_type: "application/x-amz-json-1.1",
+            body: format!(r#"{{"__type":"{code}","message":"{message}"}}"#),
+        }
+    }
+}
+
+/// A small HTTP/1.1 proxy in front of moto: requests whose body or headers contain `matching`
+/// get the queued injected answers first, then are forwarded. It counts what it saw.
+pub struct FaultProxy {
+    pub endpoint: String,
+    pub seen: Arc<Mutex<usize>>,
+}
+
+impl FaultProxy {
+    pub fn start(upstream: &str, matching: &'static str, answers: Vec<Injected>) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let upstream = upstream.trim_start_matches("http://").to_owned();
+        let queue = Arc::new(Mutex::new(std::collections::VecDeque::from(answers)));
+        let seen = Arc::new(Mutex::new(0usize));
+        let counter = Arc::clone(&seen);
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let (upstream, queue, counter) =
+                    (upstream.clone(), Arc::clone(&queue), Arc::clone(&counter));
+                std::thread::spawn(move || {
+                    let _ = serve(client, &upstream, matching, &queue, &counter);
+                });
+            }
+        });
+        Self {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            seen,
+        }
+    }
+
+    pub fn seen(&self) -> usize {
+        *self.seen.lock().expect("lock")
+    }
+}
+
+/// Reads one request (head and Content-Length body), answers it, and closes the connection.
+fn serve(
+    client: TcpStream,
+    upstream: &str,
+    matching: &str,
+    queue: &Mutex<std::collections::VecDeque<Injected>>,
+    counter: &Mutex<usize>,
+) -> std::io::Result<()> {
+    let mut reader = BufReader::new(client.try_clone()?);
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 {
+            return Ok(());
+        }
+        let end = line == "\r\n";
+        if !line.to_ascii_lowercase().starts_with("connection:") {
+            head.push_str(&line);
+        }
+        if end {
+            break;
+        }
+    }
+    let length = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+        })
+        .unwrap_or(0);
+    let mut body = vec![0u8; length];
+    reader.read_exact(&mut body)?;
+    let mut client = client;
+    let request = format!("{head}{}", String::from_utf8_lossy(&body));
+    if request.contains(matching) {
+        *counter.lock().expect("lock") += 1;
+        if let Some(answer) = queue.lock().expect("lock").pop_front() {
+            return write!(
+                client,
+                "HTTP/1.1 {} Injected\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+                answer.status,
+                answer.content_type,
+                answer.body.len(),
+                answer.body
+            );
+        }
+    }
+    // Forward: the head without its end, then `Connection: close`, then the body.
+    let mut up = TcpStream::connect(upstream)?;
+    up.write_all(head.trim_end_matches("\r\n").as_bytes())?;
+    up.write_all(b"\r\nConnection: close\r\n\r\n")?;
+    up.write_all(&body)?;
+    let mut response = Vec::new();
+    up.read_to_end(&mut response)?;
+    // Tell the client this connection ends here, whatever moto said.
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let (resp_head, resp_body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let kept: Vec<&str> = resp_head
+        .lines()
+        .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
+        .collect();
+    write!(
+        client,
+        "{}\r\nConnection: close\r\n\r\n{resp_body}",
+        kept.join("\r\n")
+    )
+}
