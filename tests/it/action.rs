@@ -91,3 +91,53 @@ fn action_yml_runs_a_docker_image() {
     assert!(action["branding"]["icon"].as_str().is_some());
     assert!(action["branding"]["color"].as_str().is_some());
 }
+
+/// The rows of the markdown table under `heading` in the README: (first cell, second cell).
+fn readme_rows(heading: &str) -> Vec<(String, String)> {
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).expect("README.md");
+    let section = readme
+        .split(&format!("\n## {heading}\n"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("README has a `## {heading}` section"));
+    let section = section.split("\n## ").next().unwrap_or_default();
+    section
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .map(|l| {
+            let cells: Vec<&str> = l.split(" | ").collect();
+            let name = cells[0]
+                .trim_start_matches("| ")
+                .trim_matches('`')
+                .to_owned();
+            (name, cells.get(1).copied().unwrap_or_default().to_owned())
+        })
+        .collect()
+}
+
+/// The README's inputs and outputs tables list what action.yml declares, in its order, with
+/// its defaults, so the Marketplace page cannot drift from the contract.
+#[test]
+fn the_readme_tables_match_action_yml() {
+    let action = action();
+    let inputs: Vec<(String, String)> = section(&action, "inputs")
+        .iter()
+        .map(|(k, v)| {
+            let default = match (v["required"].as_bool(), v["default"].as_str()) {
+                (Some(true), _) => "**required**".to_owned(),
+                (_, None | Some("")) => "—".to_owned(),
+                (_, Some(d)) => format!("`{d}`"),
+            };
+            (k.as_str().expect("name").to_owned(), default)
+        })
+        .collect();
+    assert_eq!(readme_rows("Inputs"), inputs);
+    let outputs: Vec<String> = names(section(&action, "outputs"))
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    let listed: Vec<String> = readme_rows("Outputs")
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    assert_eq!(listed, outputs);
+}
