@@ -161,13 +161,23 @@ fn an_image_in_another_region_is_not_found_in_the_configured_one() {
     assert_eq!(ok.code(), Some(0), "{}", ok.all());
 }
 
+/// act's environment: `ACT=true`, no OIDC variables, file commands mounted under its own paths.
 #[test]
 fn act_with_static_credentials_needs_no_oidc() {
     let (moto, tree) = (Moto::start(), gitops());
     moto.push(REGION, None, "sample-saas-app/backend", TAG);
-    moto.push(REGION, None, "sample-saas-app/frontend", TAG);
+    let frontend = moto.push(REGION, None, "sample-saas-app/frontend", TAG);
+    let act = tempfile::tempdir().expect("temp dir");
+    let workflow = act.path().join("var/run/act/workflow");
+    fs::create_dir_all(&workflow).expect("mkdir");
+    let (output, summary) = (workflow.join("outputcmd.txt"), workflow.join("SUMMARY.md"));
+    fs::write(&output, "").expect("create");
+    fs::write(&summary, "").expect("create");
     let out = Run::actions()
         .env("ACT", "true")
+        .env("GITHUB_OUTPUT", &output)
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .input("pin_digest", "true")
         .env("AWS_ENDPOINT_URL", &moto.endpoint)
         .env("AWS_REGION", REGION)
         .env("AWS_ACCESS_KEY_ID", ACCESS_KEY_ID)
@@ -187,6 +197,14 @@ fn act_with_static_credentials_needs_no_oidc() {
     )
     .expect("read");
     assert!(text.contains(&format!("newTag: {TAG}")), "{text}");
+    let outputs = fs::read_to_string(&output).expect("read");
+    assert!(
+        outputs.contains(&format!("\nfrontend:{TAG}@{frontend}\n")),
+        "{outputs}"
+    );
+    assert!(outputs.starts_with("changed<<ghadelimiter_"), "{outputs}");
+    let summary = fs::read_to_string(&summary).expect("read");
+    assert!(summary.contains(&frontend), "{summary}");
 }
 
 #[test]
