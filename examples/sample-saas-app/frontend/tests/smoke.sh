@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Smoke test of the frontend image: checks the nginx configuration, then serves the site and asks
-# it for /, /healthz and a missing page. Needs docker. Usage: tests/smoke.sh [image]
+# it for /, /healthz, /version.txt and a missing page. Needs docker. Usage: tests/smoke.sh [image]
 # (default: builds frontend:smoke from this directory).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,5 +40,6 @@ expect() {
 }
 expect / 200 '<title>sample-saas-app</title>'
 expect /healthz 200 '^ok$'
+expect /version.txt 200 '.'
 expect /no-such-page 404 'Not Found'
 exit "$fail"
