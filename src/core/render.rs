@@ -68,20 +68,35 @@ pub fn outputs(changes: &ChangeSet, landing: &Landing) -> Vec<(&'static str, Str
 /// The image references kustomize renders for every entry the run set, changed or already
 /// current, in first-seen order without repeats: `newName` (else `name`), `:newTag`, and
 /// `@digest` where the entry has one.
+///
+/// A bare `name:tag` is left out when another entry for the same image gives a `newName`: that
+/// is a base that sets only the tag, overridden by overlays that point the image at their
+/// registry, and the bare reference is never pulled.
 pub fn images(changes: &ChangeSet) -> Vec<String> {
+    let resolved: Vec<Resolved> = changes.files.iter().flat_map(references).collect();
     let mut out: Vec<String> = Vec::new();
-    for file in &changes.files {
-        for reference in references(file) {
-            if !out.contains(&reference) {
-                out.push(reference);
-            }
+    for r in &resolved {
+        let overridden = !r.renamed
+            && resolved
+                .iter()
+                .any(|other| other.renamed && other.image == r.image);
+        if !overridden && !out.contains(&r.reference) {
+            out.push(r.reference.clone());
         }
     }
     out
 }
 
+/// An entry's image name and the reference it renders.
+struct Resolved<'a> {
+    image: &'a str,
+    /// Whether the entry gives a `newName`.
+    renamed: bool,
+    reference: String,
+}
+
 /// The resolved reference of each entry of `file`, in the record's order.
-fn references(file: &FileChange) -> Vec<String> {
+fn references(file: &FileChange) -> Vec<Resolved<'_>> {
     let listed = listed_entries(&file.after);
     // The record holds, in document order, one entry per `images:` item naming a promoted
     // image, so the n-th record for an image is the n-th item with that name.
@@ -92,15 +107,21 @@ fn references(file: &FileChange) -> Vec<String> {
             let n = seen.entry(e.image.as_str()).or_default();
             let item = listed.iter().filter(|l| l.name == e.image).nth(*n);
             *n += 1;
-            let name = item.and_then(|l| l.new_name.as_deref()).unwrap_or(&e.image);
+            let new_name = item.and_then(|l| l.new_name.as_deref());
+            let name = new_name.unwrap_or(&e.image);
             let digest = e
                 .digest
                 .as_ref()
                 .map(|d| d.new.as_str())
                 .or_else(|| item.and_then(|l| l.digest.as_deref()));
-            match digest {
+            let reference = match digest {
                 Some(d) => format!("{name}:{}@{d}", e.tag.new),
                 None => format!("{name}:{}", e.tag.new),
+            };
+            Resolved {
+                image: &e.image,
+                renamed: new_name.is_some(),
+                reference,
             }
         })
         .collect()
@@ -530,6 +551,34 @@ mod tests {
         );
     }
 
+    /// The example's layout: the base sets only the tag, the overlays add `newName`. Only the
+    /// overlays' references are pulled, so only they are listed.
+    #[test]
+    fn images_leave_out_a_base_reference_that_overlays_rename() {
+        let base = "images:\n- name: backend\n  newTag: v2\n- name: worker\n  newTag: v2\n";
+        let overlay = "images:\n- name: backend\n  newName: r/backend\n  newTag: v2\n";
+        let set = ChangeSet {
+            files: vec![
+                file(
+                    "base/kustomization.yaml",
+                    base,
+                    base,
+                    vec![
+                        entry("backend", Some("v2"), "v2", None),
+                        entry("worker", Some("v2"), "v2", None),
+                    ],
+                ),
+                file(
+                    "overlays/a/kustomization.yaml",
+                    overlay,
+                    overlay,
+                    vec![entry("backend", Some("v2"), "v2", None)],
+                ),
+            ],
+        };
+        assert_eq!(images(&set), ["worker:v2", "r/backend:v2"]);
+    }
+
     /// `images` is what kustomize renders: `name` without `newName`, and `@digest` both when
     /// the run writes a digest and when the entry keeps one it already had.
     #[test]
@@ -539,12 +588,12 @@ mod tests {
             files: vec![
                 file(
                     "a.yaml",
-                    "images:\n- name: backend\n  newTag: v1\n- name: backend\n  newName: r/backend\n  newTag: v1\n",
+                    "images:\n- name: api\n  newTag: v1\n- name: backend\n  newName: r/backend\n  newTag: v1\n",
                     &format!(
-                        "images:\n- name: backend\n  newTag: v2\n  digest: {DIGEST}\n- name: backend\n  newName: r/backend\n  newTag: v2\n  digest: {DIGEST}\n"
+                        "images:\n- name: api\n  newTag: v2\n  digest: {DIGEST}\n- name: backend\n  newName: r/backend\n  newTag: v2\n  digest: {DIGEST}\n"
                     ),
                     vec![
-                        entry("backend", Some("v1"), "v2", Some(DIGEST)),
+                        entry("api", Some("v1"), "v2", Some(DIGEST)),
                         entry("backend", Some("v1"), "v2", Some(DIGEST)),
                     ],
                 ),
@@ -560,14 +609,26 @@ mod tests {
                     "images:\n- name: backend\n  newTag: v2\n  digest: x\n",
                     vec![entry("backend", Some("v1"), "v2", Some(DIGEST))],
                 ),
+                // Two entries for one image: the n-th record is the n-th item of that name.
+                file(
+                    "d.yaml",
+                    "x\n",
+                    "images:\n- name: db\n  newName: r/db1\n  newTag: v2\n- name: other\n- name: db\n  newName: r/db2\n  newTag: v2\n",
+                    vec![
+                        entry("db", Some("v1"), "v2", None),
+                        entry("db", Some("v1"), "v2", None),
+                    ],
+                ),
             ],
         };
         assert_eq!(
             images(&set),
             [
-                format!("backend:v2@{DIGEST}"),
+                format!("api:v2@{DIGEST}"),
                 format!("r/backend:v2@{DIGEST}"),
                 format!("worker:v2@{DIGEST}"),
+                "r/db1:v2".to_owned(),
+                "r/db2:v2".to_owned(),
             ]
         );
     }
