@@ -29,6 +29,9 @@ pub struct Outcome {
     pub written: bool,
     /// Where it landed in the GitOps repository, when that is on GitHub.
     pub landing: Landing,
+    /// What failed after the change landed (a label, a reviewer, auto-merge): the run fails,
+    /// but its outputs still name the commit and pull request.
+    pub failures: Vec<String>,
 }
 
 /// Problems found in kustomization files, each with its place; reported together.
@@ -82,6 +85,7 @@ async fn run_local(
             changes,
             written: false,
             landing: Landing::default(),
+            failures: Vec::new(),
         });
     }
     if config.dry_run {
@@ -90,6 +94,7 @@ async fn run_local(
             changes,
             written: false,
             landing: Landing::default(),
+            failures: Vec::new(),
         });
     }
     checkout.write_all(
@@ -102,6 +107,7 @@ async fn run_local(
         changes,
         written: true,
         landing: Landing::default(),
+        failures: Vec::new(),
     })
 }
 
@@ -158,6 +164,7 @@ async fn run_remote(
                 changes,
                 written: false,
                 landing: Landing::default(),
+                failures: Vec::new(),
             });
         }
         if config.dry_run {
@@ -166,6 +173,7 @@ async fn run_remote(
                 changes,
                 written: false,
                 landing: Landing::default(),
+                failures: Vec::new(),
             });
         }
 
@@ -225,18 +233,21 @@ async fn run_remote(
             verified: Some(commit.verified),
             ..Landing::default()
         };
+        let mut failures = Vec::new();
         if remote.mode == Mode::PullRequest {
             log.group("Pull request")?;
             let pr = open_pull_request(&repo, remote, &base, &message, &changes, log).await;
             log.end_group()?;
-            let (number, url) = pr?;
+            let (number, url, problems) = pr?;
             landing.pull_request_number = Some(number);
             landing.pull_request_url = Some(url);
+            failures = problems;
         }
         return Ok(Outcome {
             changes,
             written: true,
             landing,
+            failures,
         });
     }
     bail!(
@@ -287,12 +298,12 @@ async fn open_pull_request(
     message: &Message,
     changes: &ChangeSet,
     log: &mut Workflow<impl Write>,
-) -> anyhow::Result<(u64, String)> {
+) -> anyhow::Result<(u64, String, Vec<String>)> {
     let options = &remote.pull_request;
-    let title = options
-        .title
-        .clone()
-        .unwrap_or_else(|| message.headline.clone());
+    let title = match &options.title {
+        Some(t) => t.replace("{images}", &render::changed_image_names(changes)),
+        None => message.headline.clone(),
+    };
     let body = render::pull_request_body(changes, &links(remote));
     let pr = match repo
         .find_pull_request(&options.branch, &base.branch)
@@ -330,34 +341,47 @@ async fn open_pull_request(
             }
         }
     };
-    if !options.labels.is_empty() {
-        repo.add_labels(pr.number, &options.labels).await?;
+    // The pull request is open: what fails from here on fails the run, but is reported
+    // together with the pull request's number and URL.
+    let mut failures = Vec::new();
+    if !options.labels.is_empty()
+        && let Err(e) = repo.add_labels(pr.number, &options.labels).await
+    {
+        failures.push(e.to_string());
     }
-    if !options.reviewers.is_empty() {
-        repo.request_reviewers(pr.number, &options.reviewers)
-            .await?;
+    if !options.reviewers.is_empty()
+        && let Err(e) = repo.request_reviewers(pr.number, &options.reviewers).await
+    {
+        failures.push(e.to_string());
     }
     if let Some(method) = options.auto_merge {
-        if let Err(e) = repo.enable_auto_merge(&pr.id, method.as_graphql()).await {
-            let m = e.message();
-            if m.to_lowercase().contains("auto merge is not allowed")
-                || m.to_lowercase().contains("auto-merge")
-            {
-                bail!(
-                    "pull request #{} ({}) is open, but this repository does not allow auto-merge \
-                     ({m}); enable \"Allow auto-merge\" in its settings, or set auto_merge: none",
-                    pr.number,
-                    pr.url
+        match repo.enable_auto_merge(&pr.id, method.as_graphql()).await {
+            Ok(()) => log.info(&format!(
+                "auto-merge ({}) enabled",
+                method.as_graphql().to_lowercase()
+            ))?,
+            Err(e) => {
+                let m = e.message();
+                let lower = m.to_lowercase();
+                failures.push(
+                    if lower.contains("auto merge is not allowed") || lower.contains("auto-merge") {
+                        format!(
+                            "pull request #{} ({}) is open, but this repository does not allow \
+                         auto-merge ({m}); enable \"Allow auto-merge\" in its settings, or set \
+                         auto_merge: none",
+                            pr.number, pr.url
+                        )
+                    } else {
+                        format!(
+                            "pull request #{} is open, but enabling auto-merge failed: {e}",
+                            pr.number
+                        )
+                    },
                 );
             }
-            return Err(e.into());
         }
-        log.info(&format!(
-            "auto-merge ({}) enabled",
-            method.as_graphql().to_lowercase()
-        ))?;
     }
-    Ok((pr.number, pr.url))
+    Ok((pr.number, pr.url, failures))
 }
 
 /// Adds what to do to GitHub's refusals that have a known fix.

@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 use std::fs;
 use std::io;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::core::paths::PathPattern;
@@ -152,8 +153,12 @@ impl Checkout {
                 };
                 fs::write(&tmp, text).map_err(write_err)?;
                 staged.push((tmp.clone(), target.clone(), rel));
-                let perms = fs::metadata(&target).map_err(write_err)?.permissions();
-                fs::set_permissions(&tmp, perms).map_err(write_err)?;
+                let meta = fs::metadata(&target).map_err(write_err)?;
+                fs::set_permissions(&tmp, meta.permissions()).map_err(write_err)?;
+                // A Docker action runs as root on a workspace the runner's user owns: keep the
+                // file's owner, or later steps could not change it. Without root this fails,
+                // and the file was ours anyway.
+                let _ = std::os::unix::fs::chown(&tmp, Some(meta.uid()), Some(meta.gid()));
             }
             Ok(())
         })();

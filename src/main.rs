@@ -63,10 +63,17 @@ fn main() -> ExitCode {
                 .set_outputs(outputs.iter().map(|(name, value)| (*name, value.as_str())))
                 .and_then(|()| files.append_summary(&summary));
             if let Err(e) = written {
-                let _ = log.error(&e.to_string(), None);
+                let _ = log.error(&format!("{:#}", anyhow::Error::from(e)), None);
                 return ExitCode::FAILURE;
             }
-            ExitCode::SUCCESS
+            for failure in &outcome.failures {
+                let _ = log.error(failure, None);
+            }
+            if outcome.failures.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
         }
         Err(e) => {
             if let Some(problems) = e.downcast_ref::<app::FileProblems>() {

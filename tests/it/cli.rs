@@ -267,3 +267,32 @@ fn outputs_and_the_step_summary_go_to_the_files_the_runner_names() {
         "{summary}"
     );
 }
+
+/// A Docker action runs as root on a workspace the runner's user owns: a rewritten file keeps
+/// its owner, so later steps can still change it. (Checked where the tests run as root, as CI
+/// does; elsewhere files cannot be given to another user.)
+#[test]
+fn a_rewritten_file_keeps_its_owner() {
+    use std::os::unix::fs::MetadataExt;
+    let t = tree(&[("kustomization.yaml", KUSTOMIZATION)]);
+    let file = t.path().join("kustomization.yaml");
+    if std::os::unix::fs::chown(&file, Some(1001), Some(1001)).is_err() {
+        eprintln!("not root: cannot hand the file to another user, so ownership is not checked");
+        return;
+    }
+    Run::actions()
+        .input("gitops_path", t.path())
+        .input("paths", ".")
+        .input("images", "backend")
+        .input("tag", "v2")
+        .input("verify_images", "false")
+        .output()
+        .success();
+    let meta = fs::metadata(&file).expect("metadata");
+    assert_eq!((meta.uid(), meta.gid()), (1001, 1001));
+    assert!(
+        fs::read_to_string(&file)
+            .expect("read")
+            .contains("newTag: v2")
+    );
+}

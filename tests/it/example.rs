@@ -47,7 +47,7 @@ fn rendered_images(dir: &std::path::Path) -> Vec<(String, String)> {
 }
 
 #[test]
-fn promoting_the_example_renders_the_new_images_in_both_tenants() {
+fn promoting_the_example_renders_the_new_images_in_every_tenant() {
     let tree = copy_tree(&repo_root().join("examples/flux-gitops-pipeline"));
     let out = Run::actions()
         .input("gitops_path", tree.path())
@@ -57,7 +57,11 @@ fn promoting_the_example_renders_the_new_images_in_both_tenants() {
         .success();
     assert!(out.stdout().contains("::group::"), "{}", out.all());
 
-    for (tenant, ns) in [("platform", "platform"), ("analytics", "analytics")] {
+    for (tenant, ns) in [
+        ("platform", "platform"),
+        ("analytics", "analytics"),
+        ("production", "production"),
+    ] {
         let mut images = rendered_images(
             &tree
                 .path()
@@ -77,7 +81,7 @@ fn promoting_the_example_renders_the_new_images_in_both_tenants() {
 }
 
 #[test]
-fn promoting_the_example_changes_only_the_three_kustomization_files() {
+fn promoting_the_example_by_default_changes_only_its_kustomization_files() {
     let original = repo_root().join("examples/flux-gitops-pipeline");
     let tree = copy_tree(&original);
     Run::shell()
@@ -106,6 +110,7 @@ fn promoting_the_example_changes_only_the_three_kustomization_files() {
             "apps/sample-saas-app/base/kustomization.yaml",
             "apps/sample-saas-app/overlays/analytics/kustomization.yaml",
             "apps/sample-saas-app/overlays/platform/kustomization.yaml",
+            "apps/sample-saas-app/overlays/production/kustomization.yaml",
         ]
     );
     for path in changed {

@@ -351,7 +351,11 @@ fn pull_request_mode_opens_one_pull_request_and_updates_it() {
 #[test]
 fn auto_merge_that_the_repository_does_not_allow_is_a_clear_error() {
     let emu = example();
+    let files = tempfile::tempdir().expect("temp dir");
+    let output = files.path().join("output");
+    fs::write(&output, "").expect("create");
     let out = promote(&emu)
+        .env("GITHUB_OUTPUT", &output)
         .input("mode", "pull_request")
         .input("auto_merge", "squash")
         .output();
@@ -360,6 +364,12 @@ fn auto_merge_that_the_repository_does_not_allow_is_a_clear_error() {
         out.all().contains("does not allow auto-merge"),
         "{}",
         out.all()
+    );
+    // The pull request is open all the same, and the outputs say where.
+    let outputs = fs::read_to_string(&output).expect("read");
+    assert!(
+        outputs.contains("pull_request_number<<") && outputs.contains("/pull/1\n"),
+        "{outputs}"
     );
     emu.assert_no_violations();
 }
