@@ -34,6 +34,18 @@ pub struct Outcome {
     pub failures: Vec<String>,
 }
 
+impl Outcome {
+    /// A run that wrote nothing: nothing to change, or a dry run.
+    fn unwritten(changes: ChangeSet) -> Self {
+        Self {
+            changes,
+            written: false,
+            landing: Landing::default(),
+            failures: Vec::new(),
+        }
+    }
+}
+
 /// Problems found in kustomization files, each with its place; reported together.
 #[derive(Debug)]
 pub struct FileProblems(pub Vec<(Annotation, String)>);
@@ -81,21 +93,11 @@ async fn run_local(
             "nothing to change: every image is already at {}",
             config.tag
         ))?;
-        return Ok(Outcome {
-            changes,
-            written: false,
-            landing: Landing::default(),
-            failures: Vec::new(),
-        });
+        return Ok(Outcome::unwritten(changes));
     }
     if config.dry_run {
         log.notice("dry run: nothing was written")?;
-        return Ok(Outcome {
-            changes,
-            written: false,
-            landing: Landing::default(),
-            failures: Vec::new(),
-        });
+        return Ok(Outcome::unwritten(changes));
     }
     checkout.write_all(
         changes
@@ -160,21 +162,11 @@ async fn run_remote(
                 "nothing to change: {why}every image is already at {} on `{}`",
                 config.tag, base.branch
             ))?;
-            return Ok(Outcome {
-                changes,
-                written: false,
-                landing: Landing::default(),
-                failures: Vec::new(),
-            });
+            return Ok(Outcome::unwritten(changes));
         }
         if config.dry_run {
             log.notice("dry run: nothing was committed")?;
-            return Ok(Outcome {
-                changes,
-                written: false,
-                landing: Landing::default(),
-                failures: Vec::new(),
-            });
+            return Ok(Outcome::unwritten(changes));
         }
 
         let message = message(remote, &changes);

@@ -267,21 +267,17 @@ fn summary_with_limit(
 
 /// `backend` and `frontend` (to `sha-1a2b3c4`): the images whose entries change.
 fn image_list(changes: &ChangeSet) -> String {
-    let mut names: Vec<&str> = Vec::new();
     let mut tags: Vec<&str> = Vec::new();
     for e in changes
         .changed()
         .flat_map(|f| &f.entries)
         .filter(|e| e.is_change())
     {
-        if !names.contains(&e.image.as_str()) {
-            names.push(&e.image);
-        }
         if !tags.contains(&e.tag.new.as_str()) {
             tags.push(&e.tag.new);
         }
     }
-    let names: Vec<String> = names.into_iter().map(code).collect();
+    let names: Vec<String> = changed_images(changes).into_iter().map(code).collect();
     let names = match names.as_slice() {
         [] => String::from("no image"),
         [one] => one.clone(),
@@ -361,6 +357,11 @@ fn longest_run(s: &str, c: char) -> usize {
 
 /// The names of the images a change promotes, for `{images}` in a commit headline.
 pub fn changed_image_names(changes: &ChangeSet) -> String {
+    changed_images(changes).join(", ")
+}
+
+/// The images whose entries change, in first-seen order.
+fn changed_images(changes: &ChangeSet) -> Vec<&str> {
     let mut names: Vec<&str> = Vec::new();
     for e in changes
         .changed()
@@ -371,7 +372,7 @@ pub fn changed_image_names(changes: &ChangeSet) -> String {
             names.push(&e.image);
         }
     }
-    names.join(", ")
+    names
 }
 
 /// A commit message body: each changed value, file by file, then git trailers that link the
