@@ -343,3 +343,34 @@ fn ecr_throttling_and_server_errors_are_retried() {
     assert_eq!(out.code(), Some(0), "{}", out.all());
     assert_eq!(proxy.seen(), 4, "two lookups, two of them retried once");
 }
+
+/// For a multi-arch image the digest is the index's, which is what the cluster pulls by.
+#[test]
+fn a_multi_arch_image_is_pinned_by_its_index_digest() {
+    let (moto, tree) = (Moto::start(), gitops());
+    moto.push(REGION, None, "sample-saas-app/backend", TAG);
+    let index = moto.push_index(REGION, "sample-saas-app/frontend", TAG);
+    Run::actions()
+        .env("AWS_ENDPOINT_URL", &moto.endpoint)
+        .env("AWS_REGION", REGION)
+        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY_ID)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_ACCESS_KEY)
+        .input("gitops_path", tree.path())
+        .input(
+            "images",
+            "backend=sample-saas-app/backend,frontend=sample-saas-app/frontend",
+        )
+        .input("tag", TAG)
+        .input("pin_digest", "true")
+        .output()
+        .success();
+    let text = fs::read_to_string(
+        tree.path()
+            .join("apps/sample-saas-app/base/kustomization.yaml"),
+    )
+    .expect("read");
+    assert!(
+        text.contains(&format!("newTag: {TAG} # keep\n    digest: {index}\n")),
+        "{text}"
+    );
+}

@@ -373,3 +373,55 @@ fn auto_merge_that_the_repository_does_not_allow_is_a_clear_error() {
     );
     emu.assert_no_violations();
 }
+
+/// An executable kustomization file would lose its mode through `createCommitOnBranch`, so the
+/// REST Git Data path commits it: a tree on the base tree, a commit, a fast-forward ref update.
+#[test]
+fn a_file_mode_graphql_would_lose_goes_through_rest_and_is_kept() {
+    use std::os::unix::fs::PermissionsExt;
+    let seed = tempfile::tempdir().expect("temp dir");
+    let dir = seed.path().join("apps/sample-saas-app/base");
+    fs::create_dir_all(&dir).expect("mkdir");
+    let file = dir.join("kustomization.yaml");
+    fs::write(
+        &file,
+        "images:\n  - name: backend\n    newTag: v1\n  - name: frontend\n    newTag: v1\n",
+    )
+    .expect("write");
+    fs::set_permissions(&file, fs::Permissions::from_mode(0o755)).expect("chmod");
+    let emu = Emulator::start(seed.path());
+    promote(&emu)
+        .input("paths", "apps/sample-saas-app/base")
+        .output()
+        .success();
+
+    assert_eq!(commit_count(&emu, "main"), 2);
+    let entry = emu.git(&[
+        "ls-tree",
+        "main",
+        "apps/sample-saas-app/base/kustomization.yaml",
+    ]);
+    assert!(entry.starts_with("100755 "), "{entry}");
+    let text = emu.git(&["show", "main:apps/sample-saas-app/base/kustomization.yaml"]);
+    assert_eq!(
+        text,
+        format!(
+            "images:\n  - name: backend\n    newTag: {TAG}\n  - name: frontend\n    newTag: {TAG}\n"
+        )
+    );
+    let requests = emu.requests();
+    assert!(
+        requests.iter().any(|r| r["method"] == "PATCH"
+            && r["path"]
+                .as_str()
+                .is_some_and(|p| p.ends_with("/git/refs/heads/main"))),
+        "{requests:#?}"
+    );
+    let patch = requests
+        .iter()
+        .find(|r| r["method"] == "PATCH")
+        .expect("a ref update");
+    assert_eq!(patch["body"]["force"], json!(false), "never forced");
+    emu.git(&["fsck", "--strict"]);
+    emu.assert_no_violations();
+}

@@ -145,6 +145,33 @@ impl Moto {
     }
 }
 
+impl Moto {
+    /// Pushes an OCI image index (linux/amd64 and linux/arm64 manifests) at `tag`; returns the
+    /// index's digest.
+    pub fn push_index(&self, region: &str, repository: &str, tag: &str) -> String {
+        let amd64 = self.push(region, None, repository, &format!("{tag}-amd64"));
+        let arm64 = self.push(region, None, repository, &format!("{tag}-arm64"));
+        let index = format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{amd64}","size":512,"platform":{{"architecture":"amd64","os":"linux"}}}},{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{arm64}","size":512,"platform":{{"architecture":"arm64","os":"linux"}}}}]}}"#
+        );
+        let digest = format!("sha256:{}", sha256_hex(index.as_bytes()));
+        let client = self.ecr(region, None);
+        runtime().block_on(async {
+            client
+                .put_image()
+                .repository_name(repository)
+                .image_manifest(&index)
+                .image_manifest_media_type("application/vnd.oci.image.index.v1+json")
+                .image_tag(tag)
+                .image_digest(&digest)
+                .send()
+                .await
+                .expect("put image index");
+        });
+        digest
+    }
+}
+
 impl Drop for Moto {
     fn drop(&mut self) {
         let _ = self.child.kill();
