@@ -18,6 +18,8 @@ RUN apk add --no-cache clang lld musl-dev
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
+# Cargo.toml declares the benchmark target, so cargo wants its file even for a build.
+COPY benches ./benches
 # Fetched once for the build platform, before the per-target part below.
 RUN cargo fetch --locked
 
