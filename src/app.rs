@@ -188,7 +188,7 @@ async fn run_remote(
                     "`{target_branch}` moved since it was read; reading again (attempt {attempt})"
                 ))?;
                 log.end_group()?;
-                tokio::time::sleep(crate::aws::sts::backoff(attempt.min(4))).await;
+                tokio::time::sleep(crate::retry::backoff(attempt.min(4))).await;
                 continue;
             }
             Err(CommitError::GitHub(GitHubError::Ambiguous { message: why, .. })) => {

@@ -10,4 +10,5 @@ pub mod checkout;
 pub mod config;
 pub mod core;
 pub mod github;
+pub mod retry;
 pub mod secret;

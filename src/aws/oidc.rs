@@ -79,7 +79,7 @@ pub fn fetch(req: &TokenRequest, audience: &str) -> Result<Secret, OidcError> {
             Err(e) => last = e.to_string(),
         }
         if attempt < ATTEMPTS {
-            std::thread::sleep(super::sts::backoff(attempt));
+            std::thread::sleep(crate::retry::backoff(attempt));
         }
     }
     Err(OidcError::Request {

@@ -1,8 +1,6 @@
 //! STS `AssumeRoleWithWebIdentity` with the GitHub OIDC token (an unsigned call). Transient
 //! failures are retried with jittered backoff; AccessDenied and other client errors fail at once.
 
-use std::time::Duration;
-
 use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sts::operation::assume_role_with_web_identity::AssumeRoleWithWebIdentityError;
 
@@ -82,7 +80,7 @@ pub async fn assume_role(req: &AssumeRole<'_>, token: &Secret) -> Result<Credent
             }
         }
         if attempt < ATTEMPTS {
-            tokio::time::sleep(backoff(attempt)).await;
+            tokio::time::sleep(crate::retry::backoff(attempt)).await;
         }
     }
     Err(StsError::Unavailable {
@@ -117,16 +115,4 @@ fn is_transient(err: &SdkError<AssumeRoleWithWebIdentityError>) -> bool {
         }
         _ => false,
     }
-}
-
-/// Exponential backoff with full jitter: up to 0.25 s, 0.5 s, 1 s, 2 s, ...
-pub fn backoff(attempt: u32) -> Duration {
-    let cap_ms = 250u64 << (attempt - 1).min(5);
-    Duration::from_millis(jitter(cap_ms))
-}
-
-fn jitter(cap: u64) -> u64 {
-    use std::hash::{BuildHasher, RandomState};
-    // A fresh RandomState is randomly keyed per process and call: enough for jitter.
-    RandomState::new().hash_one(std::time::Instant::now()) % cap.max(1)
 }

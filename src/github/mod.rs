@@ -231,40 +231,31 @@ impl GitHub {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let outcome = self
+            let retry = attempt < ATTEMPTS;
+            let wait = match self
                 .send_once(client, what, method.clone(), url, body)
-                .await;
-            let retry_after = match &outcome {
-                Ok(_) => None,
-                Err(Failure::RateLimited(wait)) => Some(*wait),
-                Err(Failure::Transient(_)) if resend == Resend::Safe => {
-                    Some(crate::aws::sts::backoff(attempt))
+                .await
+            {
+                Ok(value) => return Ok(value),
+                Err(Failure::Final(e)) => return Err(e),
+                Err(Failure::RateLimited(wait)) if retry && wait <= MAX_RATE_LIMIT_WAIT => wait,
+                Err(Failure::Transient(_)) if retry && resend == Resend::Safe => {
+                    crate::retry::backoff(attempt)
                 }
-                Err(_) => None,
-            };
-            match (outcome, retry_after) {
-                (Ok(value), _) => return Ok(value),
-                (Err(Failure::RateLimited(wait)), _) if wait > MAX_RATE_LIMIT_WAIT => {
+                Err(Failure::RateLimited(wait)) => {
                     return Err(GitHubError::RateLimited {
                         what: what.to_owned(),
                         wait_s: wait.as_secs(),
                     });
                 }
-                (Err(_), Some(wait)) if attempt < ATTEMPTS => tokio::time::sleep(wait).await,
-                (Err(Failure::Final(e)), _) => return Err(e),
-                (Err(Failure::Transient(message)), _) => {
+                Err(Failure::Transient(message)) => {
                     return Err(GitHubError::Ambiguous {
                         what: what.to_owned(),
                         message,
                     });
                 }
-                (Err(Failure::RateLimited(wait)), _) => {
-                    return Err(GitHubError::RateLimited {
-                        what: what.to_owned(),
-                        wait_s: wait.as_secs(),
-                    });
-                }
-            }
+            };
+            tokio::time::sleep(wait).await;
         }
     }
 
