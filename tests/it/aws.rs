@@ -41,6 +41,21 @@ fn on_github(moto: &Moto, oidc: &OidcIssuer, tree: &std::path::Path) -> Run {
         .input("tag", TAG)
 }
 
+/// A run with static keys (act, a shell), as the standard credential chain finds them.
+fn with_static_keys(endpoint: &str, tree: &std::path::Path) -> Run {
+    Run::actions()
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_REGION", REGION)
+        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY_ID)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_ACCESS_KEY)
+        .input("gitops_path", tree)
+        .input(
+            "images",
+            "backend=sample-saas-app/backend,frontend=sample-saas-app/frontend",
+        )
+        .input("tag", TAG)
+}
+
 /// Secrets may appear only in `::add-mask::` lines, which tell the runner to hide them.
 #[track_caller]
 fn assert_no_secret(output: &str, secrets: &[&str]) {
@@ -173,21 +188,11 @@ fn act_with_static_credentials_needs_no_oidc() {
     let (output, summary) = (workflow.join("outputcmd.txt"), workflow.join("SUMMARY.md"));
     fs::write(&output, "").expect("create");
     fs::write(&summary, "").expect("create");
-    let out = Run::actions()
+    let out = with_static_keys(&moto.endpoint, tree.path())
         .env("ACT", "true")
         .env("GITHUB_OUTPUT", &output)
         .env("GITHUB_STEP_SUMMARY", &summary)
         .input("pin_digest", "true")
-        .env("AWS_ENDPOINT_URL", &moto.endpoint)
-        .env("AWS_REGION", REGION)
-        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY_ID)
-        .env("AWS_SECRET_ACCESS_KEY", SECRET_ACCESS_KEY)
-        .input("gitops_path", tree.path())
-        .input(
-            "images",
-            "backend=sample-saas-app/backend,frontend=sample-saas-app/frontend",
-        )
-        .input("tag", TAG)
         .output()
         .success();
     assert_no_secret(&out.all(), &[SECRET_ACCESS_KEY, ACCESS_KEY_ID]);
@@ -328,18 +333,7 @@ fn ecr_throttling_and_server_errors_are_retried() {
             Injected::ecr(500, "ServerException", "Internal error"),
         ],
     );
-    let out = Run::actions()
-        .env("AWS_ENDPOINT_URL", &proxy.endpoint)
-        .env("AWS_REGION", REGION)
-        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY_ID)
-        .env("AWS_SECRET_ACCESS_KEY", SECRET_ACCESS_KEY)
-        .input("gitops_path", tree.path())
-        .input(
-            "images",
-            "backend=sample-saas-app/backend,frontend=sample-saas-app/frontend",
-        )
-        .input("tag", TAG)
-        .output();
+    let out = with_static_keys(&proxy.endpoint, tree.path()).output();
     assert_eq!(out.code(), Some(0), "{}", out.all());
     assert_eq!(proxy.seen(), 4, "two lookups, two of them retried once");
 }
@@ -350,17 +344,7 @@ fn a_multi_arch_image_is_pinned_by_its_index_digest() {
     let (moto, tree) = (Moto::start(), gitops());
     moto.push(REGION, None, "sample-saas-app/backend", TAG);
     let index = moto.push_index(REGION, "sample-saas-app/frontend", TAG);
-    Run::actions()
-        .env("AWS_ENDPOINT_URL", &moto.endpoint)
-        .env("AWS_REGION", REGION)
-        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY_ID)
-        .env("AWS_SECRET_ACCESS_KEY", SECRET_ACCESS_KEY)
-        .input("gitops_path", tree.path())
-        .input(
-            "images",
-            "backend=sample-saas-app/backend,frontend=sample-saas-app/frontend",
-        )
-        .input("tag", TAG)
+    with_static_keys(&moto.endpoint, tree.path())
         .input("pin_digest", "true")
         .output()
         .success();
