@@ -41,6 +41,11 @@ fn on_github(moto: &Moto, oidc: &OidcIssuer, tree: &std::path::Path) -> Run {
         .input("tag", TAG)
 }
 
+/// The promoted file's text.
+fn base_kustomization(tree: &std::path::Path) -> String {
+    fs::read_to_string(tree.join("apps/sample-saas-app/base/kustomization.yaml")).expect("read")
+}
+
 /// A run with static keys (act, a shell), as the standard credential chain finds them.
 fn with_static_keys(endpoint: &str, tree: &std::path::Path) -> Run {
     Run::actions()
@@ -76,11 +81,7 @@ fn all_images_present_patches_the_files_with_their_digests() {
         .output()
         .success();
 
-    let text = fs::read_to_string(
-        tree.path()
-            .join("apps/sample-saas-app/base/kustomization.yaml"),
-    )
-    .expect("read");
+    let text = base_kustomization(tree.path());
     assert_eq!(
         text,
         format!(
@@ -196,11 +197,7 @@ fn act_with_static_credentials_needs_no_oidc() {
         .output()
         .success();
     assert_no_secret(&out.all(), &[SECRET_ACCESS_KEY, ACCESS_KEY_ID]);
-    let text = fs::read_to_string(
-        tree.path()
-            .join("apps/sample-saas-app/base/kustomization.yaml"),
-    )
-    .expect("read");
+    let text = base_kustomization(tree.path());
     assert!(text.contains(&format!("newTag: {TAG}")), "{text}");
     let outputs = fs::read_to_string(&output).expect("read");
     assert!(
@@ -348,11 +345,7 @@ fn a_multi_arch_image_is_pinned_by_its_index_digest() {
         .input("pin_digest", "true")
         .output()
         .success();
-    let text = fs::read_to_string(
-        tree.path()
-            .join("apps/sample-saas-app/base/kustomization.yaml"),
-    )
-    .expect("read");
+    let text = base_kustomization(tree.path());
     assert!(
         text.contains(&format!("newTag: {TAG} # keep\n    digest: {index}\n")),
         "{text}"
