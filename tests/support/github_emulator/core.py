@@ -18,6 +18,8 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
+from . import behaviours as rules
+from .behaviours import ApiError  # noqa: F401 - re-exported: rest.py, graphql_api.py, server.py import it from here
 from .gitstore import EMPTY_TREE, WEB_FLOW_SIGNATURE, GitRepo, Identity, ZERO_OID
 
 PERMS = {"none": 0, "read": 1, "triage": 1, "write": 2, "maintain": 2, "admin": 3}
@@ -63,22 +65,6 @@ def decode_node_id(nid: str) -> Optional[Tuple[str, str]]:
     except Exception:  # noqa: BLE001 - any garbage id is simply unknown
         return None
     return kind, payload
-
-
-class ApiError(Exception):
-    """An error GitHub would return. ``status`` for REST, ``gql_type`` for GraphQL."""
-
-    def __init__(self, status: int, message: str, gql_type: Optional[str] = None,
-                 errors: Optional[List[Dict[str, Any]]] = None, doc: Optional[str] = None,
-                 headers: Optional[Dict[str, str]] = None):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.gql_type = gql_type or {401: "UNAUTHENTICATED", 403: "FORBIDDEN", 404: "NOT_FOUND",
-                                     409: "CONFLICT", 422: "UNPROCESSABLE"}.get(status, "INTERNAL")
-        self.errors = errors
-        self.doc = doc
-        self.headers = headers or {}
 
 
 @dataclass
@@ -150,6 +136,11 @@ class PullRequest:
     requested_reviewers: List[str] = field(default_factory=list)
     auto_merge: Optional[Dict[str, Any]] = None
     head_sha_at_close: Optional[str] = None
+    # set when GitHub (not a user) closed or merged it: behaviours.CLOSED_* / MERGED_VIA_BASE
+    closed_reason: Optional[str] = None
+    # the background mergeability job (behaviours.observed_merge_state)
+    mergeability_key: Optional[Tuple[str, str]] = None
+    mergeability_unknown_left: int = 0
 
 
 @dataclass
@@ -200,6 +191,8 @@ class Fault:
     kind: Optional[str] = None
     # Serve the request for real, then answer with `status` instead (a proxy lost the answer).
     lose_response: bool = False
+    # set x-ratelimit-reset to this many seconds after the fault fires
+    reset_in: Optional[int] = None
     seen: int = 0
     fired: int = 0
 
@@ -221,7 +214,9 @@ class Emulator:
         self.faults: List[Fault] = []
         self.requests: List[Dict[str, Any]] = []
         self.violations: List[Dict[str, Any]] = []
-        self.rate_used: Dict[Tuple[str, str], int] = {}
+        self.limits = rules.Limits()
+        self.rate_windows = rules.RateWindows()
+        self.content = rules.ContentCreation()
         self._ids = 1000
         self._seq = 0
 
@@ -255,6 +250,8 @@ class Emulator:
             self.protect(**p)
         for f in cfg.get("faults", []):
             self.add_fault(f)
+        if cfg.get("limits"):
+            self.limits.update(cfg["limits"])
 
     # ------------------------------------------------------------------ users
     def add_user(self, login: str, name: Optional[str] = None, email: Optional[str] = None,
@@ -397,45 +394,17 @@ class Emulator:
 
     def check_update_allowed(self, repo: Repo, ref: str, old: Optional[str], new: Optional[str],
                              via: str) -> None:
-        """Apply branch protection to a direct ref update.
+        """Apply branch protection to a direct ref update (behaviours.protection_refusal)."""
+        err = rules.protection_refusal(repo, ref, old, new, via)
+        if err is not None:
+            raise err
 
-        ``via`` is "graphql-commit" (createCommitOnBranch), "rest" (git refs API) or
-        "graphql-ref" (updateRef). Raises ApiError as GitHub would."""
-        if not ref.startswith("refs/heads/"):
-            return
-        branch = ref[len("refs/heads/"):]
-        prot = repo.protections.get(branch)
-        if prot is None:
-            return
-        reasons = []
-        if prot.require_pull_request:
-            reasons.append("Changes must be made through a pull request.")
-        if new is None:
-            reasons.append("Cannot delete this protected branch.")
-        if prot.require_signed_commits and new is not None and via != "graphql-commit":
-            unsigned = []
-            revs = repo.git.git("rev-list", new, *([f"^{old}"] if old else []), check=False).decode().split()
-            for oid in revs:
-                info = repo.git.commit_info(oid)
-                if info is None or not info.web_flow_signed:
-                    unsigned.append(oid)
-            if unsigned:
-                reasons.append("Commits must have verified signatures.")
-        if prot.required_status_checks and via != "merge":
-            for ctx in prot.required_status_checks:
-                reasons.append(f"Required status check \"{ctx}\" is expected.")
-        if via == "merge":
-            reasons = [r for r in reasons if "pull request" not in r and "status check" not in r]
-        if not reasons:
-            return
-        if prot.kind == "ruleset":
-            msg = "Repository rule violations found\n\n" + "\n\n".join(reasons) + "\n\n"
-            raise ApiError(422, msg, gql_type="UNPROCESSABLE",
-                           doc="https://docs.github.com/rest/git/refs#update-a-reference")
-        msg = f"Protected branch update failed for {ref}."
-        if via.startswith("graphql"):
-            raise ApiError(422, msg + "\n\n" + "\n".join(reasons), gql_type="BRANCH_PROTECTION_RULE_VIOLATION")
-        raise ApiError(422, msg, doc="https://docs.github.com/rest/git/refs#update-a-reference")
+    def branch_moved(self, repo: Repo, ref: str, old: Optional[str], new: Optional[str],
+                     actor: Optional[str] = None) -> None:
+        """Every successful move of a ref ends here: GitHub's consequences for pull requests."""
+        self._touch(repo)
+        if ref.startswith("refs/heads/"):
+            rules.after_branch_moved(self, repo, ref[len("refs/heads/"):], old, new, actor)
 
     def commit_on_branch(self, repo: Repo, branch: str, expected_head: str,
                          additions: List[Tuple[str, bytes]], deletions: List[str], message: str,
@@ -446,7 +415,7 @@ class Emulator:
         head = git.ref_oid(ref)
         if head is None:
             raise ApiError(404, f"A ref named \"{ref}\" does not exist.", gql_type="NOT_FOUND")
-        stale = f"Expected branch to point to \"{expected_head}\" but it did not. Pull and try again."
+        stale = rules.stale_head_message(expected_head)
         if head != expected_head.lower():
             raise ApiError(409, stale, gql_type="STALE_DATA")
         self.check_update_allowed(repo, ref, head, head, "graphql-commit")
@@ -461,9 +430,7 @@ class Emulator:
             changes[clean] = None
         for path, content in additions:
             clean = _clean_path(path)
-            existing = git.entry_at(base_info.tree, clean)
-            mode = existing.mode if existing is not None and existing.type == "blob" else "100644"
-            changes[clean] = (mode, git.write_blob(content))
+            changes[clean] = (rules.COMMIT_ON_BRANCH_FILE_MODE, git.write_blob(content))
         tree = git.apply_changes(base_info.tree, changes) if changes else base_info.tree
         now = int(time.time())
         author = self.identity_for(actor, now)
@@ -472,7 +439,7 @@ class Emulator:
         with git.ref_lock:
             if git.ref_oid(ref) != head or not git.cas_ref(ref, oid, head):
                 raise ApiError(409, stale, gql_type="STALE_DATA")
-        self._touch(repo)
+        self.branch_moved(repo, ref, head, oid, actor)
         return oid
 
     def out_of_band_commit(self, repo_full: str, branch: str, files: Dict[str, Optional[str]],
@@ -508,7 +475,7 @@ class Emulator:
             oid = git.commit_tree(tree, parents, message, ident, ident,
                                   gpgsig=WEB_FLOW_SIGNATURE if signed else None)
             if git.cas_ref(ref, oid, head):
-                self._touch(repo)
+                self.branch_moved(repo, ref, head, oid)
                 return oid
         raise RuntimeError("could not land the out-of-band commit")
 
@@ -516,7 +483,7 @@ class Emulator:
         repo.updated_at = time.time()
 
     # ------------------------------------------------------------------ refs
-    def create_ref(self, repo: Repo, ref: str, oid: str, graphql: bool = False) -> None:
+    def create_ref(self, repo: Repo, ref: str, oid: str, graphql: bool = False, actor: Optional[str] = None) -> None:
         if not ref.startswith("refs/") or ref.count("/") < 2 or not _valid_refname(ref):
             if graphql:
                 raise ApiError(422, f"Reference name \"{ref}\" is not fully qualified or is invalid.")
@@ -532,9 +499,10 @@ class Emulator:
                 raise ApiError(422, f"A ref named \"{ref}\" already exists in the repository.")
             raise ApiError(422, "Reference already exists",
                            doc="https://docs.github.com/rest/git/refs#create-a-reference")
-        self._touch(repo)
+        self.branch_moved(repo, ref, None, oid, actor)
 
-    def update_ref(self, repo: Repo, ref: str, oid: str, force: bool, via: str = "rest") -> None:
+    def update_ref(self, repo: Repo, ref: str, oid: str, force: bool, via: str = "rest",
+                   actor: Optional[str] = None) -> None:
         doc = "https://docs.github.com/rest/git/refs#update-a-reference"
         git = repo.git
         for _ in range(20):
@@ -544,15 +512,16 @@ class Emulator:
             typ = git.object_type(oid) if _is_oid(oid) else None
             if typ is None or (ref.startswith("refs/heads/") and typ != "commit"):
                 raise ApiError(422, "Object does not exist", doc=doc)
-            if not force and cur != oid and not git.is_ancestor(cur, oid):
-                raise ApiError(422, "Update is not a fast forward", doc=doc)
+            refusal = rules.ref_update_refusal(git, cur, oid, force)
+            if refusal:
+                raise ApiError(422, refusal, doc=doc)
             self.check_update_allowed(repo, ref, cur, oid, via)
             if git.cas_ref(ref, oid, cur):
-                self._touch(repo)
+                self.branch_moved(repo, ref, cur, oid, actor)
                 return
         raise ApiError(409, "Reference update failed", doc=doc)
 
-    def delete_ref(self, repo: Repo, ref: str) -> None:
+    def delete_ref(self, repo: Repo, ref: str, actor: Optional[str] = None) -> None:
         cur = repo.git.ref_oid(ref)
         if cur is None:
             raise ApiError(422, "Reference does not exist",
@@ -560,6 +529,7 @@ class Emulator:
         self.check_update_allowed(repo, ref, cur, None, "rest")
         if not repo.git.cas_ref(ref, None, cur):
             raise ApiError(422, "Reference update failed")
+        self.branch_moved(repo, ref, cur, None, actor)
 
     # ------------------------------------------------------------------ labels
     def label(self, repo: Repo, name: str, create: bool = False, color: str = "ededed",
@@ -605,21 +575,9 @@ class Emulator:
             raise ApiError(422, "Validation Failed", errors=errors,
                            doc="https://docs.github.com/rest/pulls/pulls#create-a-pull-request")
         with self.lock:
-            for pr in repo.pulls.values():
-                if pr.state == "open" and pr.head_ref == head_branch and pr.base_ref == base:
-                    msg = f"A pull request already exists for {repo.owner}:{head_branch}."
-                    if graphql:
-                        raise ApiError(422, msg)
-                    raise ApiError(422, "Validation Failed",
-                                   errors=[{"resource": "PullRequest", "code": "custom", "message": msg}],
-                                   doc="https://docs.github.com/rest/pulls/pulls#create-a-pull-request")
-            if not repo.git.commits_between(base_oid, head_oid):
-                msg = f"No commits between {base} and {head_branch}"
-                if graphql:
-                    raise ApiError(422, msg)
-                raise ApiError(422, "Validation Failed",
-                               errors=[{"resource": "PullRequest", "code": "custom", "message": msg}],
-                               doc="https://docs.github.com/rest/pulls/pulls#create-a-pull-request")
+            refusal = rules.create_refusal(self, repo, head_branch, base, base_oid, head_oid, graphql)
+            if refusal is not None:
+                raise refusal
             number = repo.next_number
             repo.next_number += 1
             pr = PullRequest(number=number, id=self.next_id() + 1_000_000_000, title=title, body=body,
@@ -640,28 +598,27 @@ class Emulator:
     def pull_base_oid(self, repo: Repo, pr: PullRequest) -> str:
         return self.branch_head(repo, pr.base_ref) or ZERO_OID
 
-    def merge_state(self, repo: Repo, pr: PullRequest) -> Tuple[str, str]:
-        """(mergeable, mergeStateStatus) in GraphQL terms."""
-        if pr.state != "open":
-            return "UNKNOWN", "UNKNOWN"
-        head = self.pull_head_oid(repo, pr)
-        base = self.pull_base_oid(repo, pr)
-        tree = repo.git.git("merge-tree", "--write-tree", base, head, check=False)
-        if tree.decode().strip() == "" or b"CONFLICT" in tree:
-            return "CONFLICTING", "DIRTY"
-        if pr.draft:
-            return "MERGEABLE", "DRAFT"
-        prot = repo.protections.get(pr.base_ref)
-        if prot is not None and (prot.require_pull_request or prot.required_status_checks):
-            return "MERGEABLE", "BLOCKED"
-        if not repo.git.is_ancestor(base, head):
-            return "MERGEABLE", "BEHIND" if prot is not None else "CLEAN"
-        return "MERGEABLE", "CLEAN"
+    def merge_state(self, repo: Repo, pr: PullRequest, observe: bool = True) -> Tuple[str, str]:
+        """(mergeable, mergeStateStatus) in GraphQL terms. ``observe``: a client reads it, so the
+        background job's UNKNOWN may come first (behaviours.observed_merge_state); otherwise the
+        computed value (what GitHub itself acts on)."""
+        if observe:
+            return rules.observed_merge_state(self, repo, pr)
+        return rules.compute_merge_state(self, repo, pr)
 
     def update_pull(self, repo: Repo, pr: PullRequest, title: Optional[str] = None, body: Optional[str] = None,
                     state: Optional[str] = None, base: Optional[str] = None,
-                    maintainer_can_modify: Optional[bool] = None) -> PullRequest:
+                    maintainer_can_modify: Optional[bool] = None, graphql: bool = False) -> PullRequest:
         with self.lock:
+            state = state.lower() if state is not None else None
+            refusal = rules.update_refusal(pr, base, state)
+            if refusal is not None:
+                raise refusal
+            reopen = state == "open" and pr.state == "closed"
+            if reopen:
+                why = rules.reopen_refusal(self, repo, pr)
+                if why is not None:
+                    raise rules.validation_failed(why, field="state", graphql=graphql)
             if base is not None and base != pr.base_ref:
                 if self.branch_head(repo, base) is None:
                     raise ApiError(422, "Validation Failed",
@@ -673,20 +630,18 @@ class Emulator:
                 pr.body = body
             if maintainer_can_modify is not None:
                 pr.maintainer_can_modify = maintainer_can_modify
-            if state is not None:
-                state = state.lower()
-                if state == "closed" and pr.state == "open":
-                    pr.state = "closed"
-                    pr.closed_at = time.time()
-                    pr.head_sha_at_close = self.pull_head_oid(repo, pr)
-                    pr.auto_merge = None
-                elif state == "open" and pr.state == "closed":
-                    if pr.merged:
-                        raise ApiError(422, "Validation Failed", errors=[
-                            {"resource": "PullRequest", "code": "custom",
-                             "message": "Cannot reopen a merged pull request"}])
-                    pr.state = "open"
-                    pr.closed_at = None
+            if state == "closed" and pr.state == "open":
+                pr.state = "closed"
+                pr.closed_at = time.time()
+                pr.head_sha_at_close = self.pull_head_oid(repo, pr)
+                pr.closed_reason = None
+                pr.auto_merge = None
+            elif reopen:
+                pr.state = "open"
+                pr.closed_at = None
+                pr.closed_reason = None
+                head = self.branch_head(repo, pr.head_ref)
+                repo.git.cas_ref(f"refs/pull/{pr.number}/head", head, repo.git.ref_oid(f"refs/pull/{pr.number}/head"))
             pr.updated_at = time.time()
         return pr
 
@@ -736,21 +691,17 @@ class Emulator:
             pr.head_sha_at_close = head
             pr.auto_merge = None
             pr.updated_at = time.time()
+        self.branch_moved(repo, base_ref, base, new, actor)
         if repo.delete_branch_on_merge:
-            git.cas_ref(f"refs/heads/{pr.head_ref}", None, head)
-        self._touch(repo)
+            rules.retarget_on_auto_delete(self, repo, pr)
+            if git.cas_ref(f"refs/heads/{pr.head_ref}", None, head):
+                self.branch_moved(repo, f"refs/heads/{pr.head_ref}", head, None, actor)
         return new
 
     def request_reviewers(self, repo: Repo, pr: PullRequest, logins: List[str], union: bool = True) -> None:
-        bad = []
-        for login in logins:
-            if login.lower() == pr.user.lower():
-                raise ApiError(422, "Review cannot be requested from pull request author.")
-            if not self.is_collaborator(repo, login):
-                bad.append(login)
-        if bad:
-            raise ApiError(422, "Reviews may only be requested from collaborators. One or more of the users or "
-                                f"teams you specified is not a collaborator of the {repo.full_name} repository.")
+        refusal = rules.reviewer_refusal(self, repo, pr, logins)
+        if refusal is not None:
+            raise refusal
         with self.lock:
             current = pr.requested_reviewers if union else []
             for login in logins:
@@ -769,25 +720,7 @@ class Emulator:
         return False
 
     # ------------------------------------------------------------------ faults
-    PRESETS = {
-        "bad_gateway": {"status": 502, "headers": {"content-type": "text/html"},
-                        "body": "<html><body><h1>502 Bad Gateway</h1></body></html>"},
-        "server_error": {"status": 500, "body": {"message": "Server Error"}},
-        "secondary_rate_limit": {
-            "status": 403, "headers": {"retry-after": "1"},
-            "body": {"message": "You have exceeded a secondary rate limit. Please wait a few minutes before you try "
-                                "again. If you reach out to GitHub Support for help, please include the request ID "
-                                "EMUL:0000:0000000:0000000:00000000.",
-                     "documentation_url": "https://docs.github.com/free-pro-team@latest/rest/overview/"
-                                          "rate-limits-for-the-rest-api#about-secondary-rate-limits",
-                     "status": "403"}},
-        "rate_limit": {
-            "status": 429, "headers": {"x-ratelimit-remaining": "0"},
-            "body": {"message": "API rate limit exceeded for user ID 1. If you reach out to GitHub Support for help, "
-                                "please include the request ID EMUL:0000:0000000:0000000:00000000.",
-                     "documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api",
-                     "status": "429"}},
-    }
+    PRESETS = rules.FAULT_PRESETS
 
     def add_fault(self, spec: Dict[str, Any]) -> Fault:
         spec = dict(spec)
@@ -801,10 +734,8 @@ class Emulator:
             spec["headers"] = headers
             for k, v in preset.items():
                 spec.setdefault(k, v)
-        if kind == "rate_limit" and "x-ratelimit-reset" not in {k.lower() for k in spec["headers"]}:
-            spec["headers"]["x-ratelimit-reset"] = str(int(time.time()) + 2)
         allowed = {"method", "path_regex", "body_regex", "graphql_field", "status", "headers", "body", "delay_ms",
-                   "nth", "count", "commit", "kind", "lose_response"}
+                   "nth", "count", "commit", "kind", "lose_response", "reset_in"}
         unknown = set(spec) - allowed
         if unknown:
             raise ValueError(f"unknown fault fields {sorted(unknown)}")
@@ -849,14 +780,16 @@ class Emulator:
             self.violations.append({"kind": kind, "method": method, "path": path, "problems": problems,
                                     "time": iso(time.time()), **extra})
 
-    def rate_limit_tick(self, login: str, resource: str) -> Tuple[int, int, int]:
+    def rate_limit_tick(self, login: str, resource: str, count: bool = True) -> Tuple[int, int, int, bool]:
+        """(limit, remaining, reset, exceeded) of the primary rate limit (behaviours.RateWindows)."""
+        limit = self.limits.graphql_per_hour if resource == "graphql" else self.limits.core_per_hour
         with self.lock:
-            key = (login, resource)
-            self.rate_used[key] = self.rate_used.get(key, 0) + 1
-            used = self.rate_used[key]
-        limit = 5000
-        reset = int(self.started_at) + 3600
-        return limit, max(0, limit - used), reset
+            return self.rate_windows.tick(login, resource, limit, count)
+
+    def set_limits(self, values: Dict[str, Any]) -> Dict[str, int]:
+        with self.lock:
+            self.limits.update(values)
+            return self.limits.as_dict()
 
 
 def _is_oid(s: Any) -> bool:

@@ -23,6 +23,7 @@ from graphql import (GraphQLError, GraphQLInterfaceType, GraphQLScalarType, Grap
 from graphql.language import FieldNode
 
 from .core import PERMS, ApiError, Emulator, PullRequest, Repo, Token, decode_node_id, iso, node_id
+from . import behaviours as rules
 from .gitstore import Identity
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -527,9 +528,14 @@ class GPullRequest:
         self.viewerDidAuthor = ctx.token is not None and ctx.token.login.lower() == pr.user.lower()
         self.totalCommentsCount = 0
         self.statusCheckRollup = None
+        self._merge_state = None
 
     def _state(self):
-        return self._ctx.emu.merge_state(self._repo, self._pr)
+        # one observation per PullRequest object, so mergeable and mergeStateStatus agree
+        # (behaviours.observed_merge_state: UNKNOWN while the background job runs)
+        if self._merge_state is None:
+            self._merge_state = self._ctx.emu.merge_state(self._repo, self._pr)
+        return self._merge_state
 
     @property
     def mergeable(self):
@@ -829,7 +835,7 @@ class Query:
         return [_node(self._ctx, i) for i in ids]
 
     def rateLimit(self, info, dryRun=False):
-        limit, remaining, reset = self._ctx.emu.rate_limit_tick(self._ctx.token.login, "graphql-points")
+        limit, remaining, reset, _ = self._ctx.emu.rate_limit_tick(self._ctx.token.login, "graphql", count=False)
         return {"cost": 1, "limit": limit, "nodeCount": 1, "remaining": remaining, "resetAt": iso(reset),
                 "used": limit - remaining}
 
@@ -906,7 +912,7 @@ class Mutation:
     def createRef(self, info, input):  # noqa: A002
         repo = self._repo_by_id(input["repositoryId"], "write")
         try:
-            self._ctx.emu.create_ref(repo, input["name"], input["oid"], graphql=True)
+            self._ctx.emu.create_ref(repo, input["name"], input["oid"], graphql=True, actor=self._ctx.token.login)
         except ApiError as e:
             raise _gql(e)
         return {"clientMutationId": input.get("clientMutationId"),
@@ -919,7 +925,8 @@ class Mutation:
         full, _, qualified = dec[1].partition(":")
         repo = self._ctx.repo_by_full(full, "write")
         try:
-            self._ctx.emu.update_ref(repo, qualified, input["oid"], bool(input.get("force")), via="graphql-ref")
+            self._ctx.emu.update_ref(repo, qualified, input["oid"], bool(input.get("force")), via="graphql-ref",
+                                     actor=self._ctx.token.login)
         except ApiError as e:
             raise _gql(e)
         return {"clientMutationId": input.get("clientMutationId"),
@@ -932,7 +939,7 @@ class Mutation:
         full, _, qualified = dec[1].partition(":")
         repo = self._ctx.repo_by_full(full, "write")
         try:
-            self._ctx.emu.delete_ref(repo, qualified)
+            self._ctx.emu.delete_ref(repo, qualified, actor=self._ctx.token.login)
         except ApiError as e:
             raise _gql(e)
         return {"clientMutationId": input.get("clientMutationId")}
@@ -955,7 +962,7 @@ class Mutation:
         try:
             ctx.emu.update_pull(repo, pr, title=input.get("title"), body=input.get("body"),
                                 state=input.get("state"), base=input.get("baseRefName"),
-                                maintainer_can_modify=input.get("maintainerCanModify"))
+                                maintainer_can_modify=input.get("maintainerCanModify"), graphql=True)
         except ApiError as e:
             raise _gql(e)
         if input.get("labelIds") is not None:
@@ -971,27 +978,23 @@ class Mutation:
         ctx.emu.update_pull(repo, pr, state="closed")
         return {"clientMutationId": input.get("clientMutationId"), "pullRequest": GPullRequest(ctx, repo, pr)}
 
+    def reopenPullRequest(self, info, input):  # noqa: A002
+        ctx = self._ctx
+        repo, pr = self._pr(input["pullRequestId"])
+        try:
+            # behaviours.reopen_refusal: e.g. the head branch was force-pushed or recreated
+            ctx.emu.update_pull(repo, pr, state="open", graphql=True)
+        except ApiError as e:
+            raise _gql(e)
+        return {"clientMutationId": input.get("clientMutationId"), "pullRequest": GPullRequest(ctx, repo, pr)}
+
     def enablePullRequestAutoMerge(self, info, input):  # noqa: A002
         ctx = self._ctx
         repo, pr = self._pr(input["pullRequestId"])
         method = input.get("mergeMethod") or "MERGE"
-        if not repo.auto_merge_allowed:
-            raise GQLError("UNPROCESSABLE", "Pull request Auto merge is not allowed for this repository")
-        if pr.state != "open":
-            raise GQLError("UNPROCESSABLE", "Pull request Pull request is closed")
-        allowed = {"MERGE": repo.merge_commit_allowed, "SQUASH": repo.squash_merge_allowed,
-                   "REBASE": repo.rebase_merge_allowed}
-        if not allowed.get(method, False):
-            word = {"MERGE": "Merge commits", "SQUASH": "Squash merges", "REBASE": "Rebase merges"}[method]
-            raise GQLError("UNPROCESSABLE", f"Pull request {word} are not allowed on this repository.")
-        exp = input.get("expectedHeadOid")
-        if exp and exp != ctx.emu.pull_head_oid(repo, pr):
-            raise GQLError("UNPROCESSABLE", "Pull request Head sha didn't match expected head oid")
-        _, status = ctx.emu.merge_state(repo, pr)
-        if status == "CLEAN":
-            raise GQLError("UNPROCESSABLE", "Pull request Pull request is in clean status")
-        if status == "DIRTY":
-            raise GQLError("UNPROCESSABLE", "Pull request Pull request is in dirty status")
+        refusal = rules.auto_merge_refusal(ctx.emu, repo, pr, method, input.get("expectedHeadOid"))
+        if refusal is not None:
+            raise GQLError("UNPROCESSABLE", refusal)
         pr.auto_merge = {"merge_method": method, "enabled_by": ctx.token.login, "enabled_at": time.time(),
                          "commit_title": input.get("commitHeadline"), "commit_message": input.get("commitBody"),
                          "author_email": input.get("authorEmail")}

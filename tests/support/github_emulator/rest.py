@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .core import PERMS, ApiError, Emulator, PullRequest, Repo, Token, User, iso, node_id, parse_iso, tz_of_iso
+from . import behaviours as rules
 from .gitstore import Identity
 
 DOCS = "https://docs.github.com/rest"
@@ -328,12 +329,14 @@ class RestApi:
                                "commit_message": am.get("commit_message") or ""}
         if simple:
             return d
+        # the background mergeability job: null / "unknown" until it has run (behaviours.py)
         mergeable, status = self.emu.merge_state(repo, pr)
+        known = pr.state == "open" and mergeable != "UNKNOWN"
         mb = repo.git.merge_base(base_sha, head_sha) if pr.state == "open" else None
         adds, dels, files = repo.git.diff_stat(mb or base_sha, head_sha) if head_sha != "0" * 40 else (0, 0, 0)
         d.update({
-            "merged": pr.merged, "mergeable": None if pr.state != "open" else mergeable == "MERGEABLE",
-            "rebaseable": None if pr.state != "open" else mergeable == "MERGEABLE",
+            "merged": pr.merged, "mergeable": mergeable == "MERGEABLE" if known else None,
+            "rebaseable": mergeable == "MERGEABLE" if known else None,
             "mergeable_state": status.lower() if pr.state == "open" else "unknown",
             "merged_by": self.simple_user(req, self.user_of(pr.merged_by)) if pr.merged_by else None,
             "comments": 0, "review_comments": 0, "maintainer_can_modify": pr.maintainer_can_modify,
@@ -404,10 +407,11 @@ def get_user_by_name(api: RestApi, req: Req) -> Response:
 
 @route("GET", "/rate_limit")
 def rate_limit(api: RestApi, req: Req) -> Response:
-    limit, remaining, reset = api.emu.rate_limit_tick(req.token.login, "core")
+    # REST docs, rate-limit: "Accessing this endpoint does not count against your REST API rate limit."
+    limit, remaining, reset, _ = api.emu.rate_limit_tick(req.token.login, "core", count=False)
     core = {"limit": limit, "remaining": remaining, "reset": reset, "used": limit - remaining}
-    gql_l, gql_r, gql_reset = api.emu.rate_limit_tick(req.token.login, "graphql")
-    gql = {"limit": gql_l, "remaining": gql_r + 1, "reset": gql_reset, "used": gql_l - gql_r - 1}
+    gql_l, gql_r, gql_reset, _ = api.emu.rate_limit_tick(req.token.login, "graphql", count=False)
+    gql = {"limit": gql_l, "remaining": gql_r, "reset": gql_reset, "used": gql_l - gql_r}
     return 200, {"resources": {"core": core, "graphql": gql, "search": dict(core, limit=30, remaining=30, used=0)},
                  "rate": core}, {}
 
@@ -476,7 +480,7 @@ def create_ref(api: RestApi, req: Req) -> Response:
     doc = f"{DOCS}/git/refs#create-a-reference"
     ref = _ref_body_str(req, "ref", doc)
     sha = _ref_body_str(req, "sha", doc)
-    api.emu.create_ref(repo, ref, sha.lower())
+    api.emu.create_ref(repo, ref, sha.lower(), actor=req.token.login)
     body = api.ref_json(req, repo, ref, sha.lower())
     return 201, body, {"Location": body["url"]}
 
@@ -486,14 +490,14 @@ def update_ref(api: RestApi, req: Req) -> Response:
     repo = api.repo(req, "write")
     sha = _ref_body_str(req, "sha", f"{DOCS}/git/refs#update-a-reference").lower()
     ref = "refs/" + req.params["ref"]
-    api.emu.update_ref(repo, ref, sha, bool(req.body.get("force", False)))
+    api.emu.update_ref(repo, ref, sha, bool(req.body.get("force", False)), actor=req.token.login)
     return 200, api.ref_json(req, repo, ref, sha), {}
 
 
 @route("DELETE", "/repos/{owner}/{repo}/git/refs/{ref}", OWNER_REPO + r"/git/refs/(?P<ref>.+)")
 def delete_ref(api: RestApi, req: Req) -> Response:
     repo = api.repo(req, "write")
-    api.emu.delete_ref(repo, "refs/" + req.params["ref"])
+    api.emu.delete_ref(repo, "refs/" + req.params["ref"], actor=req.token.login)
     return 204, None, {}
 
 
@@ -543,13 +547,26 @@ def tree_entry_json(req: Req, repo: Repo, path: str, e) -> Dict[str, Any]:
     return d
 
 
-def tree_json(req: Req, repo: Repo, tree_oid: str, recursive: bool) -> Dict[str, Any]:
+def tree_json(req: Req, repo: Repo, tree_oid: str, recursive: bool, limits=None) -> Dict[str, Any]:
+    truncated = False
     if recursive:
-        entries = [tree_entry_json(req, repo, p, e) for p, e in repo.git.walk_tree(tree_oid)]
+        api = f"{req.api}/repos/{repo.full_name}"
+
+        def entry(path: str, mode: str, typ: str, oid: str, size: Optional[int]) -> Dict[str, Any]:
+            d: Dict[str, Any] = {"path": path, "mode": mode, "type": typ, "sha": oid}
+            if typ == "blob":
+                d["size"] = size or 0
+                d["url"] = f"{api}/git/blobs/{oid}"
+            elif typ == "tree":
+                d["url"] = f"{api}/git/trees/{oid}"
+            return d
+
+        # GitHub truncates a recursive listing (behaviours.recursive_tree_listing)
+        entries, truncated = rules.recursive_tree_listing(repo.git, tree_oid, limits or rules.Limits(), entry)
     else:
         entries = [tree_entry_json(req, repo, e.name, e) for e in repo.git.tree_entries(tree_oid) or []]
     return {"sha": tree_oid, "url": f"{req.api}/repos/{repo.full_name}/git/trees/{tree_oid}", "tree": entries,
-            "truncated": False}
+            "truncated": truncated}
 
 
 @route("GET", "/repos/{owner}/{repo}/git/trees/{tree_sha}", OWNER_REPO + r"/git/trees/(?P<tree_sha>.+)")
@@ -565,8 +582,10 @@ def get_tree(api: RestApi, req: Req) -> Response:
             oid = repo.git.commit_info(commit).tree
     if oid is None:
         raise api.not_found(f"{DOCS}/git/trees#get-a-tree")
-    recursive = req.q("recursive") not in (None, "", "0", "false")
-    return 200, tree_json(req, repo, oid, recursive), {}
+    # REST docs, git/trees: "Setting this parameter to any value returns the objects or subtrees
+    # referenced by the tree ... 0, 1, "true", and "false". Omit this parameter to prevent [it]."
+    recursive = "recursive" in req.query
+    return 200, tree_json(req, repo, oid, recursive, api.emu.limits), {}
 
 
 MODE_TYPES = {"100644": "blob", "100755": "blob", "040000": "tree", "160000": "commit", "120000": "blob"}

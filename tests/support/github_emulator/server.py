@@ -14,6 +14,7 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Dict, List, Optional, Tuple
 
+from . import behaviours as rules
 from . import contracts, rest
 from .core import ApiError, Emulator, iso
 from .graphql_api import GraphQLApi, load_schema
@@ -174,7 +175,7 @@ class Handler(BaseHTTPRequestHandler):
                 injected = fault
         if injected is not None:
             headers = {"x-github-request-id": req_id}
-            headers.update(injected.headers)
+            headers.update(_fault_headers(injected))
             self._send(injected.status, injected.body if injected.body is not None else "", headers)
             entry.update(status=injected.status, fault=injected.id,
                          duration_ms=round((time.time() - started) * 1000, 2))
@@ -212,12 +213,32 @@ class Handler(BaseHTTPRequestHandler):
             return
         entry["login"] = token.login
         resource = "graphql" if is_graphql else "core"
-        limit, remaining, reset = app.emu.rate_limit_tick(token.login, resource)
+        # GET /rate_limit does not count against the limit (REST docs, rate-limit)
+        counted = is_graphql or path != "/rate_limit"
+        limit, remaining, reset, exceeded = app.emu.rate_limit_tick(token.login, resource, counted)
         base_headers.update({"x-ratelimit-limit": str(limit), "x-ratelimit-remaining": str(remaining),
                              "x-ratelimit-reset": str(reset), "x-ratelimit-used": str(limit - remaining),
                              "x-ratelimit-resource": resource})
         if token.kind == "classic":
             base_headers["x-oauth-scopes"] = "repo"
+        if exceeded:
+            # the primary rate limit is spent (behaviours.primary_limit_answer)
+            user = app.emu.user(token.login) or app.emu.add_user(token.login)
+            status, body = rules.primary_limit_answer("graphql" if is_graphql else "rest", user.id)
+            entry["rate_limited"] = "primary"
+            self._finish_rest_or_gql(entry, started, status, body, base_headers, is_graphql, path, query,
+                                     body_bytes, None)
+            return
+        op_type = (entry.get("graphql") or {}).get("operation_type")
+        if rules.is_write("graphql" if is_graphql else "rest", self.command, op_type):
+            with app.emu.lock:
+                blocked = app.emu.content.blocked(token.login, app.emu.limits)
+            if blocked:
+                # the content-creation secondary limit (behaviours.ContentCreation)
+                entry["rate_limited"] = "content_creation"
+                self._finish_rest_or_gql(entry, started, 403, dict(rules.CONTENT_CREATION_BODY), base_headers,
+                                         is_graphql, path, query, body_bytes, None)
+                return
 
         if is_graphql:
             if self.command != "POST":
@@ -304,11 +325,15 @@ class Handler(BaseHTTPRequestHandler):
     def _finish_rest_or_gql(self, entry, started, status, resp, headers, is_graphql, path, query, body_bytes,
                             route) -> None:
         app = self.app
+        login = entry.get("login")
+        if login and not entry.get("rate_limited") and _created_content(self.command, is_graphql, entry, status, resp):
+            with app.emu.lock:
+                app.emu.content.record(login)
         lost = getattr(self, "_lost_answer", None)
         if lost is not None:
             # The request took effect; the client gets the fault's answer instead.
             self._lost_answer = None
-            lost_headers = dict(lost.headers)
+            lost_headers = _fault_headers(lost)
             self._send(lost.status, lost.body if lost.body is not None else "", lost_headers)
             entry.update(status=lost.status, fault=lost.id, served_status=status,
                          duration_ms=round((time.time() - started) * 1000, 2))
@@ -368,6 +393,10 @@ class Handler(BaseHTTPRequestHandler):
                 method_ = body.get("method") or (pr.auto_merge or {}).get("merge_method", "merge")
                 sha = emu.merge_pull(repo, pr, by, method_.lower())
                 self._send(200, {"sha": sha})
+            elif method == "GET" and path == "/_emulator/limits":
+                self._send(200, emu.limits.as_dict())
+            elif method == "POST" and path == "/_emulator/limits":
+                self._send(200, emu.set_limits(body))
             elif method == "POST" and path == "/_emulator/faults":
                 f = emu.add_fault(body)
                 self._send(201, {"id": f.id})
@@ -423,8 +452,26 @@ class Handler(BaseHTTPRequestHandler):
             "pulls": [{"number": p.number, "title": p.title, "body": p.body, "head": p.head_ref, "base": p.base_ref,
                        "state": p.state, "merged": p.merged, "draft": p.draft, "labels": p.labels,
                        "requested_reviewers": p.requested_reviewers, "auto_merge": p.auto_merge, "user": p.user,
-                       "head_sha": emu.pull_head_oid(repo, p)} for p in list(repo.pulls.values())],
+                       "head_sha": emu.pull_head_oid(repo, p), "closed_reason": p.closed_reason}
+                      for p in list(repo.pulls.values())],
         }
+
+
+def _fault_headers(fault) -> Dict[str, str]:
+    headers = dict(fault.headers)
+    if fault.reset_in is not None and "x-ratelimit-reset" not in {k.lower() for k in headers}:
+        headers["x-ratelimit-reset"] = str(int(time.time()) + int(fault.reset_in))
+    return headers
+
+
+def _created_content(method: str, is_graphql: bool, entry: Dict[str, Any], status: int, resp: Any) -> bool:
+    """A request that counts against the content-creation limit: a write that succeeded."""
+    op_type = (entry.get("graphql") or {}).get("operation_type")
+    if not rules.is_write("graphql" if is_graphql else "rest", method, op_type):
+        return False
+    if is_graphql:
+        return status == 200 and isinstance(resp, dict) and not resp.get("errors") and resp.get("data") is not None
+    return 200 <= status < 300
 
 
 def make_server(app: App, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:

@@ -112,7 +112,11 @@ def test_pull_request_lifecycle(emu):
     assert r.status_code == 201, r.text
     pr = r.json()
     assert pr["number"] == 1 and pr["head"]["ref"] == "promote/web" and pr["state"] == "open"
-    assert pr["mergeable_state"] == "clean" and pr["commits"] == 1 and pr["changed_files"] == 1
+    assert pr["commits"] == 1 and pr["changed_files"] == 1
+    # mergeability is computed in the background: unknown in the answer to the create, known on the next read
+    assert pr["mergeable"] is None and pr["mergeable_state"] == "unknown"
+    again = emu.rest("GET", "/repos/acme/fleet/pulls/1").json()
+    assert again["mergeable"] is True and again["mergeable_state"] == "clean"
     dup = emu.rest("POST", "/repos/acme/fleet/pulls", json={"title": "x", "head": "promote/web", "base": "main"})
     assert dup.status_code == 422
     assert dup.json()["errors"][0]["message"] == "A pull request already exists for acme:promote/web."
