@@ -314,6 +314,10 @@ class Contract:
                        content_type: str, headers: Dict[str, str]) -> List[str]:
         op = self.operation(method, template)
         base = self._op_pointer(method, template)
+        if status == 304 and method.upper() in ("GET", "HEAD"):
+            # a conditional request answered "Not Modified": valid on every GET (REST docs,
+            # "conditional requests"), though the description lists it for few operations
+            return ["304 Not Modified must not carry a body"] if has_body else []
         key = str(status)
         resp = op["responses"].get(key)
         if resp is None:

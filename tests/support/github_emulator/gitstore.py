@@ -15,7 +15,7 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 ZERO_OID = "0" * 40
 
@@ -116,6 +116,9 @@ class GitRepo:
         # Per-repo lock held around every ref compare-and-swap.
         self.ref_lock = threading.RLock()
         self._objects = _LRU()  # oid -> (type, bytes); objects are immutable
+        # Called as on_ref_change(ref, old, new) after every successful ref move (the
+        # Flux simulator watches branch heads through it). Must not block.
+        self.on_ref_change: Optional[Callable[[str, Optional[str], Optional[str]], None]] = None
 
     # ------------------------------------------------------------------ plumbing
     def _env(self, extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
@@ -382,7 +385,12 @@ class GitRepo:
             else:
                 proc = subprocess.run(["git", "update-ref", ref, new, old or ZERO_OID], env=self._env(),
                                       cwd=self.path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-            return proc.returncode == 0
+            if proc.returncode != 0:
+                return False
+            hook = self.on_ref_change
+            if hook is not None:
+                hook(ref, old, new)
+            return True
 
     # ------------------------------------------------------------------ helpers
     def build_tree_from_dir(self, directory: str) -> str:
