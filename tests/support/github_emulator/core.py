@@ -88,6 +88,9 @@ class Token:
     repos: Dict[str, str]
     pull_requests: bool = True
     kind: str = "pat"  # "pat" | "integration" (GITHUB_TOKEN / app) | "classic"
+    # per-scope permissions of an app token or GITHUB_TOKEN, e.g. {"deployments": "write",
+    # "statuses": "read"}; a scope not named follows the repository permission (statuses.py)
+    permissions: Dict[str, str] = field(default_factory=dict)
 
     def forbidden_message(self) -> str:
         return "Resource not accessible by integration" if self.kind == "integration" else \
@@ -219,6 +222,14 @@ class Emulator:
         self.content = rules.ContentCreation()
         self._ids = 1000
         self._seq = 0
+        # commit statuses, deployments and the Flux simulator live in statuses.py and flux.py
+        from .flux import FluxSim
+        from .statuses import StatusBook
+        old_flux = getattr(self, "flux", None)
+        if old_flux is not None:
+            old_flux.stop()
+        self.statuses = StatusBook(self)
+        self.flux = FluxSim(self)
 
     def next_id(self) -> int:
         with self.lock:
@@ -250,6 +261,8 @@ class Emulator:
             self.protect(**p)
         for f in cfg.get("faults", []):
             self.add_fault(f)
+        for f in cfg.get("flux", []):
+            self.flux.configure(f)
         if cfg.get("limits"):
             self.limits.update(cfg["limits"])
 
@@ -281,12 +294,13 @@ class Emulator:
     # ------------------------------------------------------------------ tokens
     def add_token(self, token: str, login: str, repos: Optional[Dict[str, str]] = None,
                   pull_requests: bool = True, kind: str = "pat", name: Optional[str] = None,
-                  email: Optional[str] = None) -> Token:
-        for full, perm in (repos or {}).items():
+                  email: Optional[str] = None, permissions: Optional[Dict[str, str]] = None) -> Token:
+        for full, perm in list((repos or {}).items()) + list((permissions or {}).items()):
             if perm not in PERMS:
                 raise ValueError(f"unknown permission {perm!r} for {full}")
         self.add_user(login, name=name, email=email, type="Bot" if login.endswith("[bot]") else "User")
-        t = Token(token=token, login=login, repos=dict(repos or {}), pull_requests=pull_requests, kind=kind)
+        t = Token(token=token, login=login, repos=dict(repos or {}), pull_requests=pull_requests, kind=kind,
+                  permissions=dict(permissions or {}))
         with self.lock:
             self.tokens[token] = t
         return t

@@ -362,8 +362,6 @@ class GCommit(_GitObj):
                                                                             info.committer.email)
         self.author = _git_actor(ctx, info.author)
         self.committer = _git_actor(ctx, info.committer)
-        self.status = None
-        self.statusCheckRollup = None
         self.onBehalfOf = None
 
     def tree(self, info):
@@ -1163,3 +1161,200 @@ class GraphQLApi:
         if result.errors:
             out["errors"] = [self._format(e, method, path, op_info) for e in result.errors]
         return 200, out, op_info
+
+
+# -------------------------------------------------------------------------- commit statuses and deployments
+# State and rules live in statuses.py (shared with REST and the Flux simulator); the
+# classes below only render it. Commit.status / Commit.statusCheckRollup and
+# Repository.deployments are attached to the classes above at the end.
+def _status_state(state: str) -> str:
+    return state.upper()
+
+
+class GStatusContext:
+    TYPENAME = "StatusContext"
+
+    def __init__(self, ctx: Ctx, repo: Repo, s):
+        self._ctx, self._repo, self._s = ctx, repo, s
+        u = ctx.emu.user(s.creator, create=True) or ctx.emu.add_user(s.creator)
+        self.id = node_id("SC", f"{repo.full_name}:{s.id}")
+        self.context = s.context
+        self.state = _status_state(s.state)
+        self.description = s.description
+        self.targetUrl = s.target_url
+        self.createdAt = iso(s.created_at)
+        self.avatarUrl = _avatar(f"{ctx.web}/avatars/u/{u.id}?v=4")
+
+    def creator(self, info):
+        return GUser(self._ctx, self._s.creator)
+
+    def commit(self, info):
+        return GCommit(self._ctx, self._repo, self._s.sha)
+
+    def isRequired(self, info, pullRequestId=None, pullRequestNumber=None):
+        # required when the pull request's base branch protection names the context
+        pr = None
+        if pullRequestNumber is not None:
+            pr = self._repo.pulls.get(pullRequestNumber)
+        elif pullRequestId is not None:
+            obj = _node(self._ctx, pullRequestId)
+            pr = getattr(obj, "_pr", None)
+        if pr is None:
+            raise GQLError("NOT_FOUND", "Could not resolve to a PullRequest.")
+        prot = self._repo.protections.get(pr.base_ref)
+        return bool(prot) and self._s.context.lower() in (c.lower() for c in prot.required_status_checks)
+
+
+def _rollup_connection(ctx: Ctx, repo: Repo, latest, first, last, after, before, name):
+    conn = connection([GStatusContext(ctx, repo, s) for s in latest], first, last, after, before, name)
+    counts: Dict[str, int] = {}
+    for s in latest:
+        counts[_status_state(s.state)] = counts.get(_status_state(s.state), 0) + 1
+    conn.update(checkRunCount=0, checkRunCountsByState=[], statusContextCount=len(latest),
+                statusContextCountsByState=[{"state": k, "count": v} for k, v in sorted(counts.items())])
+    return conn
+
+
+class GStatus:
+    """Commit.status: the combined status (REST's rule: statuses.combined_state)."""
+    TYPENAME = "Status"
+
+    def __init__(self, ctx: Ctx, repo: Repo, oid: str, state: str, latest):
+        self._ctx, self._repo, self._oid, self._latest = ctx, repo, oid, latest
+        self.id = node_id("S", f"{repo.full_name}:{oid}")
+        self.state = _status_state(state)
+
+    @property
+    def contexts(self):
+        return [GStatusContext(self._ctx, self._repo, s) for s in self._latest]
+
+    def context(self, info, name):
+        for s in self._latest:
+            if s.context.lower() == name.lower():
+                return GStatusContext(self._ctx, self._repo, s)
+        return None
+
+    def combinedContexts(self, info, first=None, last=None, after=None, before=None):
+        return _rollup_connection(self._ctx, self._repo, self._latest, first, last, after, before,
+                                  "combinedContexts")
+
+    def commit(self, info):
+        return GCommit(self._ctx, self._repo, self._oid)
+
+
+class GStatusCheckRollup(GStatus):
+    """Commit.statusCheckRollup: statuses only (the emulator has no check runs)."""
+    TYPENAME = "StatusCheckRollup"
+
+    def __init__(self, ctx: Ctx, repo: Repo, oid: str, state: str, latest):
+        super().__init__(ctx, repo, oid, state, latest)
+        self.id = node_id("SCR", f"{repo.full_name}:{oid}")
+
+    def contexts(self, info, first=None, last=None, after=None, before=None):
+        return _rollup_connection(self._ctx, self._repo, self._latest, first, last, after, before, "contexts")
+
+
+def _commit_status(self, info):
+    # GitHub answers null when the commit has no status at all
+    state, latest = self._ctx.emu.statuses.combined(self._repo, self.oid)
+    return GStatus(self._ctx, self._repo, self.oid, state, latest) if latest else None
+
+
+def _commit_rollup(self, info):
+    state, latest = self._ctx.emu.statuses.combined(self._repo, self.oid)
+    return GStatusCheckRollup(self._ctx, self._repo, self.oid, state, latest) if latest else None
+
+
+# GraphQL docs, DeploymentState; the emulator derives it from the latest status (guess):
+# none yet -> PENDING, success -> ACTIVE, inactive -> INACTIVE (DESTROYED when transient).
+def _deployment_state(d) -> str:
+    latest = d.latest
+    if latest is None:
+        return "PENDING"
+    if latest.state == "success":
+        return "ACTIVE"
+    if latest.state == "inactive":
+        return "DESTROYED" if d.transient_environment else "INACTIVE"
+    return latest.state.upper()
+
+
+class GDeploymentStatus:
+    TYPENAME = "DeploymentStatus"
+
+    def __init__(self, ctx: Ctx, repo: Repo, d, s):
+        self._ctx, self._repo, self._d, self._s = ctx, repo, d, s
+        self.id = node_id("DES", f"{repo.full_name}:{s.id}")
+        self.state = s.state.upper()
+        self.description = s.description
+        self.environment = s.environment
+        self.environmentUrl = s.environment_url or None
+        self.logUrl = s.log_url or None
+        self.createdAt = iso(s.created_at)
+        self.updatedAt = iso(s.updated_at)
+
+    def creator(self, info):
+        return GUser(self._ctx, self._s.creator)
+
+    def deployment(self, info):
+        return GDeployment(self._ctx, self._repo, self._d)
+
+
+class GDeployment:
+    TYPENAME = "Deployment"
+
+    def __init__(self, ctx: Ctx, repo: Repo, d):
+        import json as _json
+        self._ctx, self._repo, self._d = ctx, repo, d
+        self.id = node_id("DE", f"{repo.full_name}:{d.id}")
+        self.databaseId = d.id
+        self.commitOid = d.sha
+        self.createdAt = iso(d.created_at)
+        self.updatedAt = iso(d.updated_at)
+        self.description = d.description
+        self.environment = d.environment
+        self.originalEnvironment = d.original_environment
+        self.latestEnvironment = d.latest.environment if d.latest else d.environment
+        self.payload = d.payload if isinstance(d.payload, str) else _json.dumps(d.payload)
+        self.task = d.task
+        self.state = _deployment_state(d)
+
+    def commit(self, info):
+        return GCommit(self._ctx, self._repo, self._d.sha)
+
+    def creator(self, info):
+        return GUser(self._ctx, self._d.creator)
+
+    def repository(self, info):
+        return GRepository(self._ctx, self._repo)
+
+    def ref(self, info):
+        # the deployed ref when it names a branch or tag; null for a bare SHA
+        ref = self._d.ref
+        for cand in ((ref,) if ref.startswith("refs/") else (f"refs/heads/{ref}", f"refs/tags/{ref}", f"refs/{ref}")):
+            oid = self._repo.git.ref_oid(cand) if cand.count("/") >= 2 else None
+            if oid:
+                return GRef(self._ctx, self._repo, cand, oid)
+        return None
+
+    def latestStatus(self, info):
+        return GDeploymentStatus(self._ctx, self._repo, self._d, self._d.latest) if self._d.latest else None
+
+    def statuses(self, info, first=None, last=None, after=None, before=None):
+        items = [GDeploymentStatus(self._ctx, self._repo, self._d, s) for s in reversed(self._d.statuses)]
+        return connection(items, first, last, after, before, "statuses")
+
+
+def _repo_deployments(self, info, first=None, last=None, after=None, before=None, environments=None,
+                      orderBy=None):
+    deps = self._ctx.emu.statuses.deployments(self._repo)
+    if environments:
+        deps = [d for d in deps if d.environment in environments]
+    if (orderBy or {}).get("direction") == "DESC":
+        deps = list(reversed(deps))
+    return connection([GDeployment(self._ctx, self._repo, d) for d in deps], first, last, after, before,
+                      "deployments")
+
+
+GCommit.status = _commit_status
+GCommit.statusCheckRollup = _commit_rollup
+GRepository.deployments = _repo_deployments

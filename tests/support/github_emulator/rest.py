@@ -917,3 +917,189 @@ def add_issue_labels(api: RestApi, req: Req) -> Response:
                 pr.labels.append(lab.name)
         pr.updated_at = time.time()
     return 200, [api.label_json(req, repo, api.emu.label(repo, n)) for n in pr.labels], {}
+
+
+# ---------------------------------------------------------------------- commit statuses and deployments
+# State and rules live in statuses.py; these handlers only speak the wire format.
+from . import statuses as status_rules  # noqa: E402 - kept with the routes that use it
+
+
+def route_first(method: str, template: str, pattern: str):
+    """Like ``route``, but tried before the routes registered so far: ``/commits/{ref}``
+    takes any ref with slashes, so ``/commits/{ref}/status`` must match first."""
+
+    def deco(fn):
+        ROUTES.insert(0, Route(method, re.compile("^" + pattern + "$"), template, fn))
+        return fn
+
+    return deco
+
+
+def status_json(api: RestApi, req: Req, repo: Repo, s, simple: bool = False) -> Dict[str, Any]:
+    u = api.user_of(s.creator)
+    d = {"url": f"{req.api}/repos/{repo.full_name}/statuses/{s.sha}",
+         "avatar_url": f"{req.web}/avatars/u/{u.id}?v=4", "id": s.id,
+         "node_id": node_id("SC", f"{repo.full_name}:{s.id}"), "state": s.state, "description": s.description,
+         "target_url": s.target_url, "context": s.context, "created_at": iso(s.created_at),
+         "updated_at": iso(s.updated_at)}
+    if not simple:
+        d["creator"] = api.simple_user(req, u)
+    return d
+
+
+def deployment_json(api: RestApi, req: Req, repo: Repo, d) -> Dict[str, Any]:
+    url = f"{req.api}/repos/{repo.full_name}/deployments/{d.id}"
+    return {"url": url, "id": d.id, "node_id": node_id("DE", f"{repo.full_name}:{d.id}"), "sha": d.sha,
+            "ref": d.ref, "task": d.task, "payload": d.payload, "original_environment": d.original_environment,
+            "environment": d.environment, "description": d.description,
+            "creator": api.simple_user(req, api.user_of(d.creator)), "created_at": iso(d.created_at),
+            "updated_at": iso(d.updated_at), "statuses_url": f"{url}/statuses",
+            "repository_url": f"{req.api}/repos/{repo.full_name}", "transient_environment": d.transient_environment,
+            "production_environment": d.production_environment, "performed_via_github_app": None}
+
+
+def deployment_status_json(api: RestApi, req: Req, repo: Repo, d, s) -> Dict[str, Any]:
+    dep_url = f"{req.api}/repos/{repo.full_name}/deployments/{d.id}"
+    return {"url": f"{dep_url}/statuses/{s.id}", "id": s.id, "node_id": node_id("DES", f"{repo.full_name}:{s.id}"),
+            "state": s.state, "creator": api.simple_user(req, api.user_of(s.creator)), "description": s.description,
+            "environment": s.environment, "target_url": s.log_url, "created_at": iso(s.created_at),
+            "updated_at": iso(s.updated_at), "deployment_url": dep_url,
+            "repository_url": f"{req.api}/repos/{repo.full_name}", "environment_url": s.environment_url,
+            "log_url": s.log_url, "performed_via_github_app": None}
+
+
+def _paged(req: Req, items: List[Any]) -> Tuple[List[Any], Dict[str, str]]:
+    """One page of ``items`` and GitHub's ``Link`` header (REST docs, "Using pagination")."""
+    per_page, page = _pagination(req)
+    chunk = items[(page - 1) * per_page: page * per_page]
+    last = max(1, -(-len(items) // per_page))
+    links = []
+    q = dict((k, v[-1]) for k, v in req.query.items())
+    for rel, p in (("prev", page - 1), ("next", page + 1), ("last", last), ("first", 1)):
+        if (rel == "prev" and page > 1) or (rel in ("next", "last") and page < last) or (rel == "first" and page > 1):
+            q.update(page=str(p), per_page=str(per_page))
+            links.append(f"<{req.api}{req.path}?{urllib.parse.urlencode(q)}>; rel=\"{rel}\"")
+    return chunk, ({"link": ", ".join(links)} if links else {})
+
+
+def _status_ref(api: RestApi, req: Req, repo: Repo) -> str:
+    oid = api.resolve_commitish(repo, req.params["ref"])
+    if oid is None:
+        raise ApiError(404, f"No commit found for SHA: {req.params['ref']}",
+                       doc=f"{DOCS}/commits/statuses#get-the-combined-status-for-a-specific-reference")
+    return oid
+
+
+@route("POST", "/repos/{owner}/{repo}/statuses/{sha}")
+def create_commit_status(api: RestApi, req: Req) -> Response:
+    repo = api.repo(req)
+    status_rules.require_permission(api.emu, req.token, repo, "statuses", "write")
+    body = req.body if isinstance(req.body, dict) else {}
+    s = api.emu.statuses.create_status(repo, req.params["sha"], body.get("state"), body.get("context"),
+                                       body.get("description"), body.get("target_url"), req.token.login)
+    d = status_json(api, req, repo, s)
+    return 201, d, {"Location": d["url"]}
+
+
+@route_first("GET", "/repos/{owner}/{repo}/commits/{ref}/statuses", OWNER_REPO + r"/commits/(?P<ref>.+)/statuses")
+def list_commit_statuses(api: RestApi, req: Req) -> Response:
+    repo = api.repo(req)
+    status_rules.require_permission(api.emu, req.token, repo, "statuses", "read")
+    oid = _status_ref(api, req, repo)
+    chunk, headers = _paged(req, api.emu.statuses.statuses(repo, oid))
+    return 200, [status_json(api, req, repo, s) for s in chunk], headers
+
+
+@route_first("GET", "/repos/{owner}/{repo}/commits/{ref}/status", OWNER_REPO + r"/commits/(?P<ref>.+)/status")
+def combined_commit_status(api: RestApi, req: Req) -> Response:
+    repo = api.repo(req)
+    status_rules.require_permission(api.emu, req.token, repo, "statuses", "read")
+    oid = _status_ref(api, req, repo)
+    state, latest = api.emu.statuses.combined(repo, oid)
+    chunk, headers = _paged(req, latest)
+    base = f"{req.api}/repos/{repo.full_name}"
+    return 200, {"state": state, "statuses": [status_json(api, req, repo, s, simple=True) for s in chunk],
+                 "sha": oid, "total_count": len(latest), "repository": api.repo_json(req, repo, full=False),
+                 "commit_url": f"{base}/commits/{oid}", "url": f"{base}/commits/{oid}/status"}, headers
+
+
+@route("POST", "/repos/{owner}/{repo}/deployments")
+def create_deployment(api: RestApi, req: Req) -> Response:
+    repo = api.repo(req)
+    status_rules.require_permission(api.emu, req.token, repo, "deployments", "write")
+    body = req.body if isinstance(req.body, dict) else {}
+    if not body.get("ref"):
+        raise ApiError(422, "Invalid request.\n\n\"ref\" wasn't supplied.", doc=status_rules.DOCS_DEPLOY)
+    status, out = api.emu.statuses.create_deployment(
+        repo, req.token.login, body["ref"], task=body.get("task", "deploy"), auto_merge=body.get("auto_merge", True),
+        required_contexts=body.get("required_contexts"), payload=body.get("payload", ""),
+        environment=body.get("environment", "production"), description=body.get("description", ""),
+        transient_environment=body.get("transient_environment", False),
+        production_environment=body.get("production_environment"))
+    if status == 202:
+        return 202, {"message": out}, {}
+    d = deployment_json(api, req, repo, out)
+    return 201, d, {"Location": d["url"]}
+
+
+@route("GET", "/repos/{owner}/{repo}/deployments")
+def list_deployments(api: RestApi, req: Req) -> Response:
+    repo = api.repo(req)
+    status_rules.require_permission(api.emu, req.token, repo, "deployments", "read")
+    deps = list(reversed(api.emu.statuses.deployments(repo)))  # newest first
+    for key, attr in (("sha", "sha"), ("ref", "ref"), ("task", "task"), ("environment", "environment")):
+        val = req.q(key)
+        # the documented default "none" means no filter
+        if val not in (None, "", "none"):
+            deps = [d for d in deps if getattr(d, attr) == val]
+    chunk, headers = _paged(req, deps)
+    return 200, [deployment_json(api, req, repo, d) for d in chunk], headers
+
+
+@route("GET", "/repos/{owner}/{repo}/deployments/{deployment_id}")
+def get_deployment(api: RestApi, req: Req) -> Response:
+    repo = api.repo(req)
+    status_rules.require_permission(api.emu, req.token, repo, "deployments", "read")
+    return 200, deployment_json(api, req, repo, api.emu.statuses.deployment(repo, req.params["deployment_id"])), {}
+
+
+@route("DELETE", "/repos/{owner}/{repo}/deployments/{deployment_id}")
+def delete_deployment(api: RestApi, req: Req) -> Response:
+    repo = api.repo(req)
+    status_rules.require_permission(api.emu, req.token, repo, "deployments", "write")
+    api.emu.statuses.delete_deployment(repo, api.emu.statuses.deployment(repo, req.params["deployment_id"]))
+    return 204, None, {}
+
+
+@route("POST", "/repos/{owner}/{repo}/deployments/{deployment_id}/statuses")
+def create_deployment_status(api: RestApi, req: Req) -> Response:
+    repo = api.repo(req)
+    status_rules.require_permission(api.emu, req.token, repo, "deployments", "write")
+    dep = api.emu.statuses.deployment(repo, req.params["deployment_id"])
+    body = req.body if isinstance(req.body, dict) else {}
+    s = api.emu.statuses.create_deployment_status(
+        repo, dep, req.token.login, body.get("state"), description=body.get("description", ""),
+        log_url=body.get("log_url"), target_url=body.get("target_url"), environment=body.get("environment"),
+        environment_url=body.get("environment_url", ""), auto_inactive=body.get("auto_inactive"))
+    d = deployment_status_json(api, req, repo, dep, s)
+    return 201, d, {"Location": d["url"]}
+
+
+@route("GET", "/repos/{owner}/{repo}/deployments/{deployment_id}/statuses")
+def list_deployment_statuses(api: RestApi, req: Req) -> Response:
+    repo = api.repo(req)
+    status_rules.require_permission(api.emu, req.token, repo, "deployments", "read")
+    dep = api.emu.statuses.deployment(repo, req.params["deployment_id"])
+    chunk, headers = _paged(req, list(reversed(dep.statuses)))  # newest first
+    return 200, [deployment_status_json(api, req, repo, dep, s) for s in chunk], headers
+
+
+@route("GET", "/repos/{owner}/{repo}/deployments/{deployment_id}/statuses/{status_id}")
+def get_deployment_status(api: RestApi, req: Req) -> Response:
+    repo = api.repo(req)
+    status_rules.require_permission(api.emu, req.token, repo, "deployments", "read")
+    dep = api.emu.statuses.deployment(repo, req.params["deployment_id"])
+    for s in dep.statuses:
+        if str(s.id) == req.params["status_id"]:
+            return 200, deployment_status_json(api, req, repo, dep, s), {}
+    raise api.not_found(f"{DOCS}/deployments/statuses#get-a-deployment-status")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -182,6 +183,18 @@ class Handler(BaseHTTPRequestHandler):
             app.emu.log_request(entry)
             return
 
+        # ---- Flux's Receiver (flux.py): its own server in a cluster, no GitHub auth
+        if raw_path.startswith("/hook/"):
+            uri = raw_path + (f"?{parsed.query}" if parsed.query else "")
+            status, info = app.emu.flux.receive(uri, {k.lower(): v for k, v in self.headers.items()}, body_bytes)
+            self._send(status, None)
+            entry.update(api="receiver", status=status, receiver=info,
+                         headers={k: v for k, v in ((k.lower(), v) for k, v in self.headers.items())
+                                  if k in ("x-signature", "content-type", "user-agent")},
+                         duration_ms=round((time.time() - started) * 1000, 2))
+            app.emu.log_request(entry)
+            return
+
         # ---- GitHub refuses API requests without a User-Agent
         if not self.headers.get("user-agent"):
             app.emu.violation("request", self.command, raw_path, ["no User-Agent header (GitHub answers 403)"])
@@ -320,7 +333,30 @@ class Handler(BaseHTTPRequestHandler):
             status, resp, extra = 500, {"message": "Server Error", "status": "500"}, {}
         headers = dict(base_headers)
         headers.update(extra or {})
+        if self.command in ("GET", "HEAD") and status == 200 and isinstance(resp, (dict, list)):
+            status, resp = self._conditional(resp, headers, token.login, entry)
         self._finish_rest_or_gql(entry, started, status, resp, headers, False, path, query, body_bytes, route)
+
+    def _conditional(self, resp: Any, headers: Dict[str, str], login: str, entry: Dict[str, Any]) -> Tuple[int, Any]:
+        """ETag and If-None-Match (REST docs, "Best practices": "Most endpoints return an etag
+        header ... you can use the values of these headers to make conditional GET requests";
+        "Making a conditional request and receiving a 304 response does not count against your
+        primary rate limit"). The tag is a weak hash of the JSON body, so it changes exactly
+        when the answer does."""
+        etag = 'W/"' + hashlib.sha256(_json_bytes(resp)).hexdigest() + '"'
+        headers["ETag"] = etag
+        wanted = [t.strip() for t in self.headers.get("if-none-match", "").split(",") if t.strip()]
+        if not wanted or not (etag in wanted or etag[2:] in wanted or "*" in wanted):
+            return 200, resp
+        with self.app.emu.lock:
+            windows = self.app.emu.rate_windows.windows
+            start, used = windows.get((login, "core"), (time.time(), 0))
+            windows[(login, "core")] = (start, max(0, used - 1))
+        limit = int(headers.get("x-ratelimit-limit", "0"))
+        remaining = min(limit, int(headers.get("x-ratelimit-remaining", "0")) + 1)
+        headers.update({"x-ratelimit-remaining": str(remaining), "x-ratelimit-used": str(limit - remaining)})
+        entry["not_modified"] = True
+        return 304, None
 
     def _finish_rest_or_gql(self, entry, started, status, resp, headers, is_graphql, path, query, body_bytes,
                             route) -> None:
@@ -406,6 +442,21 @@ class Handler(BaseHTTPRequestHandler):
                 with emu.lock:
                     emu.faults.clear()
                 self._send(204, None)
+            elif method == "POST" and path == "/_emulator/flux":
+                self._send(201, emu.flux.configure(body))
+            elif method == "GET" and path == "/_emulator/flux":
+                self._send(200, emu.flux.state())
+            elif method == "DELETE" and path == "/_emulator/flux":
+                emu.flux.clear()
+                self._send(204, None)
+            elif method == "POST" and path == "/_emulator/flux/flush":
+                self._send(200, {"events": emu.flux.flush(body.get("repo"), body.get("branch"),
+                                                          bool(body.get("force", False)))})
+            elif method == "POST" and path == "/_emulator/flux/receiver":
+                emu.flux.set_receiver(body["webhook_path"], body.get("suspended"), body.get("ready"))
+                self._send(200, emu.flux.state())
+            elif method == "GET" and path == "/_emulator/statuses":
+                self._send(200, emu.statuses.snapshot())
             elif method == "GET" and path == "/_emulator/requests":
                 since = int((query.get("since") or ["0"])[-1])
                 with emu.lock:
