@@ -140,6 +140,9 @@ class FluxInstance:
     creator: str
     objects: List[FluxObject]
     receiver: Optional[Receiver] = None
+    # the Repo itself, so the reconcile thread never takes the emulator's lock: a ref move
+    # may hold that lock while the watcher takes ours
+    repo_obj: Any = None
 
     @property
     def key(self) -> Tuple[str, str]:
@@ -209,7 +212,8 @@ class FluxSim:
             raise ValueError("initial must be applied, report or pending")
         inst = FluxInstance(repo=repo.full_name, branch=branch,
                             provider_uid=str(spec.get("provider_uid") or DEFAULT_PROVIDER_UID),
-                            creator=str(spec.get("creator") or "flux"), objects=objects, receiver=receiver)
+                            creator=str(spec.get("creator") or "flux"), objects=objects, receiver=receiver,
+                            repo_obj=repo)
         head = repo.git.ref_oid(f"refs/heads/{branch}")
         with self.lock:
             if receiver is not None:
@@ -274,9 +278,7 @@ class FluxSim:
     def clear(self) -> None:
         with self.lock:
             for inst in self.instances.values():
-                repo = self.emu.get_repo(*inst.repo.split("/", 1))
-                if repo is not None:
-                    repo.git.on_ref_change = None
+                inst.repo_obj.git.on_ref_change = None
             self.instances.clear()
             self.events.clear()
 
@@ -336,8 +338,7 @@ class FluxSim:
     def _fire(self, inst: FluxInstance, obj: FluxObject, trigger: str) -> None:
         obj.due = None
         force, obj.force = obj.force, False
-        repo = self.emu.get_repo(*inst.repo.split("/", 1))
-        head = repo.git.ref_oid(f"refs/heads/{inst.branch}") if repo is not None else None
+        head = inst.repo_obj.git.ref_oid(f"refs/heads/{inst.branch}")
         if head is None:
             return
         if head == obj.applied and not force:
@@ -353,9 +354,7 @@ class FluxSim:
         if obj.outcome == "none":
             self._event(inst, obj, revision, "unreported", trigger)
             return
-        repo = self.emu.get_repo(*inst.repo.split("/", 1))
-        if repo is None:
-            return
+        repo = inst.repo_obj
         state = "success" if obj.outcome == "success" else "failure"
         desc = obj.description if obj.description is not None else description_for(
             obj.reason or REASONS[obj.outcome])

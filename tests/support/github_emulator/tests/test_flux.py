@@ -199,3 +199,20 @@ def test_split_camelcase_matches_flux():
     assert flux.split_camelcase("GL11Version") == ["GL", "11", "Version"]
     assert flux.description_for("DependencyNotReady") == "dependency not ready"
     assert flux.status_context("Kustomization", "Sample-SaaS", "ABCD-1") == "kustomization/sample-saas/abcd"
+
+
+def test_config_file_configures_flux(tmp_path):
+    """`--config` takes a "flux" list, applied after repos and tokens."""
+    from github_emulator.core import Emulator
+    emu = Emulator(str(tmp_path))
+    try:
+        emu.apply_config({"repos": [{"owner": "acme", "name": "fleet", "files": {"a.txt": "a\n"}}],
+                          "flux": [{"repo": "acme/fleet", "kustomizations": ["apps"], "provider_uid": UID,
+                                    "delay_ms": -1, "receiver": {"secret": "tok"}}]})
+        state = emu.flux.state()["instances"][0]
+        assert state["contexts"] == {"apps": CTX_APPS}
+        assert state["webhook_path"] == flux.webhook_path("tok", "gitops-promote", "flux-system")
+        new = emu.out_of_band_commit("acme/fleet", "main", {"a.txt": "b\n"})
+        assert [(e["event"], e["revision"]) for e in emu.flux.flush()] == [("status", new)]
+    finally:
+        emu.flux.stop()
