@@ -1,31 +1,30 @@
 //! Configuration in two stages. Stage one, [`RawInputs`], keeps every input exactly as given:
-//! the action's `INPUT_<NAME>` variables (read through envy), overlaid by CLI long flags of the
-//! same names. Stage two, [`Config::from_inputs`], applies defaults and validates each input
+//! the action's `INPUT_<NAME>` variables, overlaid by CLI long flags of the same names. Stage two, [`Config::from_inputs`], applies defaults and validates each input
 //! into a typed [`Config`], naming the input and the rule when one is wrong.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Parser;
-use serde::Deserialize;
 
 use crate::aws::oidc::TokenRequest;
 use crate::core::image::{ImageSpec, Tag};
 use crate::core::paths::{PathPattern, default_patterns};
 use crate::secret::Secret;
 
-/// Declares the inputs once: the struct envy and clap both fill, and the list of their names.
+/// Declares the inputs once: the struct the environment and clap both fill, and the list of
+/// their names.
 macro_rules! inputs {
     ($( $(#[$meta:meta])* $name:ident ),* $(,)?) => {
         /// The inputs as given. `None` and `""` both mean "use the default", as the runner passes
         /// unset inputs as empty strings.
-        #[derive(Debug, Default, Clone, Deserialize, Parser)]
+        #[derive(Debug, Default, Clone, Parser)]
         #[command(name = "gitops-promote", version, about, long_about = None)]
         pub struct RawInputs {
             $(
                 $(#[$meta])*
                 #[arg(long, value_name = "VALUE")]
-                #[serde(default)]
                 pub $name: Option<String>,
             )*
         }
@@ -37,6 +36,24 @@ macro_rules! inputs {
             /// `self` with the values `over` gives taking precedence.
             fn overlay(self, over: Self) -> Self {
                 Self { $( $name: over.$name.or(self.$name), )* }
+            }
+
+            /// The inputs from their `INPUT_<NAME>` variables, looked up one by one: a variable
+            /// the action does not read is never touched, whatever bytes it holds.
+            pub fn from_vars(
+                get: impl Fn(&str) -> Option<OsString>,
+            ) -> Result<Self, ConfigError> {
+                Ok(Self {
+                    $( $name: {
+                        let var = format!("INPUT_{}", stringify!($name).to_uppercase());
+                        get(&var)
+                            .map(|v| v.into_string().map_err(|_| invalid(
+                                stringify!($name),
+                                format!("`{var}` is not UTF-8 text; give the input as UTF-8"),
+                            )))
+                            .transpose()?
+                    }, )*
+                })
             }
         }
     };
@@ -106,10 +123,13 @@ inputs! {
     pr_draft,
     /// Enable auto-merge on the pull request: none, merge, squash or rebase [default: none].
     auto_merge,
+    /// The most the whole run may take, in seconds, waits for rate limits included; past it the
+    /// run fails [default: 300].
+    timeout_seconds,
 }
 
 /// Variables the runner sets for every step.
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone)]
 pub struct RunnerEnv {
     pub github_repository: Option<String>,
     pub github_sha: Option<String>,
@@ -122,6 +142,63 @@ pub struct RunnerEnv {
     pub github_api_url: Option<String>,
     pub github_graphql_url: Option<String>,
     pub github_server_url: Option<String>,
+}
+
+impl RunnerEnv {
+    /// Reads exactly these variables; any other, UTF-8 or not, is left alone.
+    pub fn from_vars(get: impl Fn(&str) -> Option<OsString>) -> Result<Self, ConfigError> {
+        let text = |name: &'static str| {
+            get(name)
+                .map(|v| {
+                    v.into_string()
+                        .map_err(|_| invalid_env(name, "is not UTF-8 text"))
+                })
+                .transpose()
+        };
+        Ok(Self {
+            github_repository: text("GITHUB_REPOSITORY")?,
+            github_sha: text("GITHUB_SHA")?,
+            github_run_id: text("GITHUB_RUN_ID")?,
+            aws_region: text("AWS_REGION")?,
+            aws_default_region: text("AWS_DEFAULT_REGION")?,
+            actions_id_token_request_url: text("ACTIONS_ID_TOKEN_REQUEST_URL")?,
+            actions_id_token_request_token: text("ACTIONS_ID_TOKEN_REQUEST_TOKEN")?,
+            act: text("ACT")?,
+            github_api_url: text("GITHUB_API_URL")?,
+            github_graphql_url: text("GITHUB_GRAPHQL_URL")?,
+            github_server_url: text("GITHUB_SERVER_URL")?,
+        })
+    }
+
+    /// The variables that name things, when set, must be well-formed: a malformed one would
+    /// become a wrong default (an app, a tag, a session name) or a broken link.
+    fn check(&self) -> Result<(), ConfigError> {
+        if let Some(repo) = given(self.github_repository.clone())
+            && !is_slug(&repo)
+        {
+            return Err(invalid_env(
+                "GITHUB_REPOSITORY",
+                format!("`{repo}` is not of the form owner/name"),
+            ));
+        }
+        if let Some(sha) = given(self.github_sha.clone())
+            && !(matches!(sha.len(), 40 | 64) && sha.bytes().all(|b| b.is_ascii_hexdigit()))
+        {
+            return Err(invalid_env(
+                "GITHUB_SHA",
+                format!("`{sha}` is not a commit SHA (40 or 64 hexadecimal digits)"),
+            ));
+        }
+        if let Some(run) = given(self.github_run_id.clone())
+            && !(run.len() <= 20 && run.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(invalid_env(
+                "GITHUB_RUN_ID",
+                format!("`{run}` is not a workflow run id (a number)"),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// A validated configuration.
@@ -137,6 +214,8 @@ pub struct Config {
     pub pin_digest: bool,
     pub dry_run: bool,
     pub aws: AwsConfig,
+    /// The most the whole run may take.
+    pub timeout: Duration,
 }
 
 /// Where the GitOps repository is.
@@ -249,32 +328,47 @@ pub struct AwsConfig {
     pub oidc: TokenRequest,
 }
 
-/// A wrong input, named.
+/// A wrong input or runner variable, named.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("input `{input}`: {message}")]
+#[error("{} `{input}`: {message}", if *.env { "environment variable" } else { "input" })]
 pub struct ConfigError {
+    /// The input's name, or the variable's when `env` is set.
     pub input: &'static str,
     pub message: String,
+    pub env: bool,
 }
 
 fn invalid(input: &'static str, message: impl Into<String>) -> ConfigError {
     ConfigError {
         input,
         message: message.into(),
+        env: false,
+    }
+}
+
+fn invalid_env(name: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        input: name,
+        message: message.into(),
+        env: true,
     }
 }
 
 /// Reads the inputs from the environment and the command line (flags win) and validates them.
 /// Clap's own errors (and `--help`, `--version`) are returned as `clap::Error`.
 pub fn load(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> anyhow::Result<Config> {
-    let from_env: RawInputs = envy::prefixed("INPUT_").from_env()?;
+    // Only the variables named are read: reading them all (`std::env::vars`, as envy does)
+    // panics on any variable that is not UTF-8, even one the action never uses (issue 9).
+    let var = |name: &str| std::env::var_os(name);
+    let from_env = RawInputs::from_vars(var)?;
     let from_flags = RawInputs::try_parse_from(args)?;
-    let runner: RunnerEnv = envy::from_env()?;
+    let runner = RunnerEnv::from_vars(var)?;
     Ok(Config::from_inputs(from_env.overlay(from_flags), &runner)?)
 }
 
 impl Config {
     pub fn from_inputs(raw: RawInputs, env: &RunnerEnv) -> Result<Self, ConfigError> {
+        env.check()?;
         let all = raw.clone();
         let raw_aws = [
             raw.aws_role_arn.clone(),
@@ -308,7 +402,7 @@ impl Config {
         }
 
         let paths = match (given(raw.paths), &app) {
-            (Some(p), _) => list(&p),
+            (Some(p), _) => nonempty_list("paths", &p)?,
             (None, Some(app)) => default_patterns(app),
             (None, None) => {
                 return Err(invalid(
@@ -323,12 +417,15 @@ impl Config {
         .collect::<Result<Vec<_>, _>>()
         .map_err(|m| invalid("paths", m))?;
 
-        let images = list(&given(raw.images).ok_or_else(|| {
-            invalid(
-                "images",
-                "required: name the images to promote, e.g. `backend,frontend`",
-            )
-        })?)
+        let images = nonempty_list(
+            "images",
+            &given(raw.images).ok_or_else(|| {
+                invalid(
+                    "images",
+                    "required: name the images to promote, e.g. `backend,frontend`",
+                )
+            })?,
+        )?
         .iter()
         .map(|s| ImageSpec::parse(s))
         .collect::<Result<Vec<_>, _>>()
@@ -367,6 +464,21 @@ impl Config {
             ));
         }
 
+        let timeout = match given(raw.timeout_seconds) {
+            None => Duration::from_secs(300),
+            Some(s) => match s.parse::<u64>() {
+                Ok(n @ 1..=21_600) => Duration::from_secs(n),
+                _ => {
+                    return Err(invalid(
+                        "timeout_seconds",
+                        format!(
+                            "`{s}` is not a whole number of seconds from 1 to 21600 (6 hours, a job's limit)"
+                        ),
+                    ));
+                }
+            },
+        };
+
         let aws = AwsConfig::from_inputs(&raw_aws, env, verify_images)?;
         let gitops = match (gitops_path, gitops_repo) {
             (Some(_), Some(_)) => {
@@ -403,6 +515,7 @@ impl Config {
             pin_digest,
             dry_run,
             aws,
+            timeout,
         })
     }
 }
@@ -415,14 +528,9 @@ impl Remote {
         app: Option<&str>,
         tag: &Tag,
     ) -> Result<Self, ConfigError> {
-        let valid_part = |p: &str| {
-            !p.is_empty()
-                && p.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        };
         let (owner, name) = repo
             .split_once('/')
-            .filter(|(o, n)| valid_part(o) && valid_part(n))
+            .filter(|_| is_slug(repo))
             .ok_or_else(|| {
                 invalid(
                     "gitops_repo",
@@ -461,10 +569,11 @@ impl Remote {
             }
         };
         let source = Source {
-            server_url: given(env.github_server_url.clone())
-                .unwrap_or_else(|| "https://github.com".into())
-                .trim_end_matches('/')
-                .to_owned(),
+            server_url: url(
+                "GITHUB_SERVER_URL",
+                &env.github_server_url,
+                "https://github.com",
+            )?,
             repository: given(env.github_repository.clone()),
             sha: given(env.github_sha.clone()),
             run_id: given(env.github_run_id.clone()),
@@ -505,17 +614,21 @@ impl Remote {
                 ));
             }
         };
-        let api_url = given(env.github_api_url.clone())
-            .unwrap_or_else(|| "https://api.github.com".into())
-            .trim_end_matches('/')
-            .to_owned();
+        let api_url = url(
+            "GITHUB_API_URL",
+            &env.github_api_url,
+            "https://api.github.com",
+        )?;
         // GitHub Enterprise Server serves REST at /api/v3 and GraphQL at /api/graphql.
-        let graphql_url = given(env.github_graphql_url.clone()).unwrap_or_else(|| {
-            match api_url.strip_suffix("/api/v3") {
-                Some(host) => format!("{host}/api/graphql"),
-                None => format!("{api_url}/graphql"),
-            }
-        });
+        let graphql_default = match api_url.strip_suffix("/api/v3") {
+            Some(host) => format!("{host}/api/graphql"),
+            None => format!("{api_url}/graphql"),
+        };
+        let graphql_url = url(
+            "GITHUB_GRAPHQL_URL",
+            &env.github_graphql_url,
+            &graphql_default,
+        )?;
         Ok(Self {
             owner: owner.to_owned(),
             name: name.to_owned(),
@@ -540,6 +653,39 @@ impl Remote {
             source,
         })
     }
+}
+
+/// `owner/name`, as GitHub spells repositories.
+fn is_slug(repo: &str) -> bool {
+    let part = |p: &str| {
+        !matches!(p, "" | "." | "..")
+            && p.len() <= 100
+            && p.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    };
+    repo.split_once('/')
+        .is_some_and(|(o, n)| part(o) && part(n))
+}
+
+/// A runner variable holding a base URL: `http(s)://host[:port][/path]`, without a trailing `/`.
+fn url(name: &'static str, value: &Option<String>, default: &str) -> Result<String, ConfigError> {
+    let Some(text) = given(value.clone()) else {
+        return Ok(default.to_owned());
+    };
+    let ok = text.parse::<http::Uri>().is_ok_and(|uri| {
+        matches!(uri.scheme_str(), Some("http" | "https"))
+            && uri
+                .authority()
+                .is_some_and(|a| !a.host().is_empty() && !a.as_str().contains('@'))
+            && uri.query().is_none()
+    });
+    if !ok {
+        return Err(invalid_env(
+            name,
+            format!("`{text}` is not an http(s) URL like {default}"),
+        ));
+    }
+    Ok(text.trim_end_matches('/').to_owned())
 }
 
 /// Git's rules for a branch name, as far as a typo would break them.
@@ -684,6 +830,19 @@ fn given(v: Option<String>) -> Option<String> {
     v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
 }
 
+/// [`list`], refusing a value that names nothing (such as `" , "`): a run that promotes no
+/// image, or edits no path, would succeed without doing what was asked.
+fn nonempty_list(input: &'static str, s: &str) -> Result<Vec<String>, ConfigError> {
+    let values = list(s);
+    if values.is_empty() {
+        return Err(invalid(
+            input,
+            format!("`{s}` names nothing: give comma or newline separated values"),
+        ));
+    }
+    Ok(values)
+}
+
 /// Comma- or newline-separated values, trimmed, empty ones dropped.
 fn list(s: &str) -> Vec<String> {
     s.split([',', '\n'])
@@ -734,7 +893,7 @@ mod tests {
     fn runner() -> RunnerEnv {
         RunnerEnv {
             github_repository: Some("Acme/Sample-SaaS-App".into()),
-            github_sha: Some("1a2b3c4d5e6f".into()),
+            github_sha: Some("1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b".into()),
             github_run_id: Some("42".into()),
             aws_default_region: Some("eu-west-1".into()),
             ..RunnerEnv::default()
@@ -830,6 +989,111 @@ mod tests {
             "chore(sample-saas-app): promote {images} to sha-1a2b3c4"
         );
         assert_eq!(format!("{:?}", remote.token), "***");
+    }
+
+    /// Issue 9: `images: " , "` promoted nothing and succeeded.
+    #[test]
+    fn a_list_that_names_nothing_is_refused() {
+        for input in ["images", "paths"] {
+            for value in [" , ", ",", "\n,\n"] {
+                let err = Config::from_inputs(raw(&[(input, value)]), &runner()).expect_err(value);
+                assert_eq!(err.input, input, "{err}");
+                assert!(err.to_string().contains("names nothing"), "{err}");
+            }
+        }
+        let c = Config::from_inputs(raw(&[("images", "backend,,frontend,")]), &runner())
+            .expect("empty parts between names are dropped");
+        assert_eq!(c.images.len(), 2);
+    }
+
+    /// Issue 9: any variable that was not UTF-8 made the binary panic, as envy reads them all.
+    #[test]
+    fn only_the_named_variables_are_read() {
+        use std::os::unix::ffi::OsStringExt;
+        let bad = || OsString::from_vec(vec![b'v', 0xff, b'1']);
+        let vars = |name: &str| match name {
+            "INPUT_IMAGES" => Some(OsString::from("backend")),
+            "SOMETHING_ELSE" => Some(bad()),
+            _ => None,
+        };
+        let raw = RawInputs::from_vars(vars).expect("only INPUT_* names are looked up");
+        assert_eq!(raw.images.as_deref(), Some("backend"));
+        assert!(RunnerEnv::from_vars(vars).is_ok());
+
+        let err = RawInputs::from_vars(|n: &str| (n == "INPUT_TAG").then(bad)).expect_err("tag");
+        assert_eq!(
+            err.to_string(),
+            "input `tag`: `INPUT_TAG` is not UTF-8 text; give the input as UTF-8"
+        );
+        let err = RunnerEnv::from_vars(|n: &str| (n == "GITHUB_SHA").then(bad)).expect_err("sha");
+        assert_eq!(
+            err.to_string(),
+            "environment variable `GITHUB_SHA`: is not UTF-8 text"
+        );
+    }
+
+    #[test]
+    fn malformed_runner_variables_are_named() {
+        let cases: [(&str, fn(&mut RunnerEnv, String)); 3] = [
+            ("GITHUB_SHA", |e, v| e.github_sha = Some(v)),
+            ("GITHUB_REPOSITORY", |e, v| e.github_repository = Some(v)),
+            ("GITHUB_RUN_ID", |e, v| e.github_run_id = Some(v)),
+        ];
+        for (name, set) in cases {
+            for value in ["zzzzzzz", "a/b/c", "ééééééééé", "1a2b3c4", "../x", "12 34"] {
+                let mut env = runner();
+                set(&mut env, value.to_owned());
+                let Err(err) = Config::from_inputs(raw(&[]), &env) else {
+                    panic!("{name}={value} was accepted");
+                };
+                assert!(err.env && err.input == name, "{name}={value}: {err}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_repository_part_is_a_name_not_a_path() {
+        for repo in ["../x", "./x", "o/..", "o/r/s", "/r", "o/", "o r/x"] {
+            let mut r = raw(&[]);
+            r.gitops_path = None;
+            r.gitops_repo = Some(repo.into());
+            r.gitops_repo_token = Some("t0ken".into());
+            let err = Config::from_inputs(r, &runner()).expect_err(repo);
+            assert_eq!(err.input, "gitops_repo", "{repo}: {err}");
+        }
+    }
+
+    #[test]
+    fn github_urls_must_be_http_urls() {
+        let mut r = raw(&[]);
+        r.gitops_path = None;
+        r.gitops_repo = Some("acme/flux-gitops-pipeline".into());
+        r.gitops_repo_token = Some("t0ken".into());
+        let cases: [(&str, fn(&mut RunnerEnv, String)); 3] = [
+            ("GITHUB_API_URL", |e, v| e.github_api_url = Some(v)),
+            ("GITHUB_GRAPHQL_URL", |e, v| e.github_graphql_url = Some(v)),
+            ("GITHUB_SERVER_URL", |e, v| e.github_server_url = Some(v)),
+        ];
+        for (name, set) in cases {
+            for value in [
+                "api.github.com",
+                "ftp://api.github.com",
+                "javascript:alert(1)",
+                "https://",
+                "http://[::1",
+                "https://user:pass@api.github.com",
+                "https://api.github.com/?x=1",
+                "https://api github.com",
+            ] {
+                let mut env = runner();
+                set(&mut env, value.to_owned());
+                let err = Config::from_inputs(r.clone(), &env).expect_err(value);
+                assert!(err.env && err.input == name, "{name}={value}: {err}");
+            }
+            let mut env = runner();
+            set(&mut env, "http://127.0.0.1:8080/api/v3/".to_owned());
+            Config::from_inputs(r.clone(), &env).expect("a local URL");
+        }
     }
 
     #[test]

@@ -10,5 +10,6 @@ pub mod checkout;
 pub mod config;
 pub mod core;
 pub mod github;
+pub mod random;
 pub mod retry;
 pub mod secret;

@@ -41,12 +41,22 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(app::run(&config, &mut log)) {
+    let run = runtime.block_on(async {
+        tokio::time::timeout(config.timeout, app::run(&config, &mut log))
+            .await
+            .unwrap_or_else(|_| {
+                Err(anyhow::anyhow!(
+                    "the run took longer than timeout_seconds ({} s) and was stopped; a write                      that was under way may have landed, so check the GitOps repository before                      running again",
+                    config.timeout.as_secs()
+                ))
+            })
+    });
+    match run {
         Ok(outcome) => {
             let diff = outcome.changes.diff();
             let shown = if in_actions {
                 log.group("Diff")
-                    .and_then(|()| log.info(&diff))
+                    .and_then(|()| log.verbatim(&diff))
                     .and_then(|()| log.end_group())
             } else {
                 io::stdout().write_all(diff.as_bytes())

@@ -82,6 +82,19 @@ impl<W: Write> Workflow<W> {
         Ok(())
     }
 
+    /// Text from the repository (file names, a diff), which may hold lines that look like
+    /// workflow commands (`::error::...` in a kustomization comment). Under Actions it is fenced
+    /// with `::stop-commands::<random token>`, so the runner prints it and runs none of it.
+    pub fn verbatim(&mut self, text: &str) -> io::Result<()> {
+        if !self.actions || !text.contains("::") {
+            return self.info(text);
+        }
+        let token = crate::random::hex(16);
+        writeln!(self.out, "::stop-commands::{token}")?;
+        self.info(text)?;
+        writeln!(self.out, "::{token}::")
+    }
+
     fn annotate(&mut self, level: &str, message: &str, at: Option<&Annotation>) -> io::Result<()> {
         if !self.actions {
             return match at {
@@ -147,6 +160,25 @@ mod tests {
             out,
             "::error file=a%2Cb%3Ac.yaml,line=3,col=7::100%25 bad%0D%0Anext\n"
         );
+    }
+
+    /// Issue 9: a kustomization line such as `  ::error::x` became a workflow command when the
+    /// diff was printed.
+    #[test]
+    fn repository_text_is_fenced_from_the_runner() {
+        let out = run(true, |w| {
+            w.verbatim("+  # ::error::injected\n+  ::set-output name=x::y")
+        });
+        let lines: Vec<&str> = out.lines().collect();
+        let token = lines[0]
+            .strip_prefix("::stop-commands::")
+            .expect("fence opens");
+        assert_eq!(token.len(), 32);
+        assert_eq!(lines[1], "+  # ::error::injected");
+        assert_eq!(lines.last().copied(), Some(format!("::{token}::").as_str()));
+        assert!(!out[out.len() - 40..].contains("injected"));
+        assert_eq!(run(false, |w| w.verbatim("a ::b")), "a ::b\n");
+        assert_eq!(run(true, |w| w.verbatim("plain")), "plain\n");
     }
 
     #[test]

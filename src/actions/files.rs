@@ -3,13 +3,9 @@
 //! runner mounts them under `/github/file_commands`, act elsewhere. Outside Actions neither is
 //! set and writing is a no-op.
 
-use std::collections::hash_map::RandomState;
 use std::fs::OpenOptions;
-use std::hash::{BuildHasher, Hasher};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Why a file command could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -102,32 +98,16 @@ fn append(path: &Path, variable: &'static str, text: &str) -> Result<(), FileCom
 /// `ghadelimiter_` and 32 random hex digits, as the Actions toolkit writes it, checked not to
 /// occur in the value.
 fn delimiter_for(value: &str) -> String {
+    delimiter_from(value, || crate::random::hex(16))
+}
+
+fn delimiter_from(value: &str, mut random: impl FnMut() -> String) -> String {
     loop {
-        let delimiter = format!("ghadelimiter_{}", random_hex());
+        let delimiter = format!("ghadelimiter_{}", random());
         if !value.contains(&delimiter) {
             return delimiter;
         }
     }
-}
-
-/// 128 random bits as hex. Every `RandomState` carries fresh keys (seeded from the operating
-/// system once per thread, then stepped), so this needs no random-number crate; the time, the
-/// process id and a counter are mixed in for good measure.
-fn random_hex() -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let count = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let half = |salt: u8| {
-        let mut h = RandomState::new().build_hasher();
-        h.write_u8(salt);
-        h.write_u64(count);
-        h.write_u128(nanos);
-        h.write_u32(std::process::id());
-        h.finish()
-    };
-    format!("{:016x}{:016x}", half(0), half(1))
 }
 
 #[cfg(test)]
@@ -246,10 +226,13 @@ mod tests {
         }
     }
 
+    /// A value that happens to contain the first candidate gets the next one.
     #[test]
     fn a_value_never_contains_its_delimiter() {
-        let value = format!("ghadelimiter_{}", random_hex());
-        assert!(!value.contains(&delimiter_for(&value)));
+        let mut candidates = ["0a1b", "2c3d"].into_iter().map(str::to_owned);
+        let value = "x\nghadelimiter_0a1b\ny";
+        let delimiter = delimiter_from(value, || candidates.next().expect("a candidate"));
+        assert_eq!(delimiter, "ghadelimiter_2c3d");
     }
 
     #[test]

@@ -7,38 +7,14 @@ use aws_sdk_ecr::types::ImageIdentifier;
 
 use super::Credentials;
 
-/// An image in a registry: what the patched files will make the cluster pull.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct EcrImage {
-    /// The account id of the registry; `None` for the credentials' own account.
-    pub registry_id: Option<String>,
-    pub region: String,
-    pub repository: String,
-}
+pub use crate::core::pull::EcrImage;
 
-impl EcrImage {
-    /// Parses `<account>.dkr.ecr[-fips].<region>.amazonaws.com[.cn]/<repository>`.
-    pub fn from_uri(uri: &str) -> Option<Self> {
-        let (host, repository) = uri.split_once('/')?;
-        let parts: Vec<&str> = host.split('.').collect();
-        let ok = parts.len() >= 6
-            && parts[0].len() == 12
-            && parts[0].bytes().all(|b| b.is_ascii_digit())
-            && parts[1] == "dkr"
-            && matches!(parts[2], "ecr" | "ecr-fips")
-            && parts[4] == "amazonaws";
-        ok.then(|| Self {
-            registry_id: Some(parts[0].to_owned()),
-            region: parts[3].to_owned(),
-            repository: repository.to_owned(),
-        })
-    }
-
-    fn registry(&self) -> &str {
-        self.registry_id
-            .as_deref()
-            .unwrap_or("(the credentials' account)")
-    }
+/// The registry, for messages.
+fn registry(image: &EcrImage) -> &str {
+    image
+        .registry_id
+        .as_deref()
+        .unwrap_or("(the credentials' account)")
 }
 
 /// Why one image could not be verified.
@@ -56,7 +32,7 @@ impl Missing {
             "`{}:{tag}` (repository `{}`, registry {}, region {})",
             image.repository,
             image.repository,
-            image.registry(),
+            registry(image),
             image.region
         );
         match self {
@@ -142,21 +118,5 @@ async fn describe(
             )),
         }),
         Err(e) => Err(Missing::Other(format!("{}", DisplayErrorContext(&e)))),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ecr_uris_give_registry_region_and_repository() {
-        let img = EcrImage::from_uri("123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/backend")
-            .expect("an ECR URI");
-        assert_eq!(img.registry_id.as_deref(), Some("123456789012"));
-        assert_eq!(img.region, "eu-west-1");
-        assert_eq!(img.repository, "team/backend");
-        assert!(EcrImage::from_uri("ghcr.io/org/app").is_none());
-        assert!(EcrImage::from_uri("backend").is_none());
     }
 }

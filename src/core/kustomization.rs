@@ -133,11 +133,14 @@ pub fn edit(text: &str, targets: &[Target]) -> Result<Edited, EditError> {
     })
 }
 
-/// An `images:` entry as written: its `name`, its `newName` if any, and the line of `name`.
+/// An `images:` entry as written: its `name`, `newName`, `newTag` and `digest` where given, and
+/// the line of `name`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageEntry {
     pub name: String,
     pub new_name: Option<String>,
+    pub new_tag: Option<String>,
+    pub digest: Option<String>,
     pub line: usize,
 }
 
@@ -162,13 +165,17 @@ pub fn image_entries(text: &str) -> Result<Vec<ImageEntry>, EditError> {
         let Some(name) = name.as_str() else {
             continue;
         };
-        let new_name = item
-            .get("newName")?
-            .and_then(|(_, v)| v.as_str())
-            .map(str::to_owned);
+        let text_of = |key: &str| -> Result<Option<String>, EditError> {
+            Ok(item
+                .get(key)?
+                .and_then(|(_, v)| v.as_str())
+                .map(str::to_owned))
+        };
         entries.push(ImageEntry {
             name: name.to_owned(),
-            new_name,
+            new_name: text_of("newName")?,
+            new_tag: text_of("newTag")?,
+            digest: text_of("digest")?,
             line: key.pos.line,
         });
     }
@@ -1126,20 +1133,26 @@ mod tests {
 
     #[test]
     fn lists_entries_with_their_new_names() {
-        let entries = image_entries("images:\n- name: backend\n  newName: r/b\n- {name: x}\n")
-            .expect("lists");
+        let entries = image_entries(
+            "images:\n- name: backend\n  newName: r/b\n  newTag: '1.0'\n  digest: sha256:ab\n- {name: x}\n",
+        )
+        .expect("lists");
         assert_eq!(
             entries,
             [
                 ImageEntry {
                     name: "backend".into(),
                     new_name: Some("r/b".into()),
+                    new_tag: Some("1.0".into()),
+                    digest: Some("sha256:ab".into()),
                     line: 2
                 },
                 ImageEntry {
                     name: "x".into(),
                     new_name: None,
-                    line: 4
+                    new_tag: None,
+                    digest: None,
+                    line: 6
                 },
             ]
         );

@@ -6,6 +6,7 @@ pub mod change;
 pub mod image;
 pub mod kustomization;
 pub mod paths;
+pub mod pull;
 pub mod render;
 
 #[cfg(test)]

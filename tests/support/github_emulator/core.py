@@ -535,6 +535,43 @@ class Emulator:
                 return
         raise ApiError(409, "Reference update failed", doc=doc)
 
+    def update_refs(self, repo: Repo, updates: List[Dict[str, Any]], actor: Optional[str] = None) -> None:
+        """GraphQL updateRefs: create, move or delete several refs atomically. Each update's
+        `beforeOid` (all zeros: must not exist) must match, and a non-fast-forward needs `force`;
+        if one is refused, none is applied (GraphQL docs, Mutation.updateRefs)."""
+        git = repo.git
+        zero = "0" * 40
+        with git.ref_lock:
+            planned = []
+            for u in updates:
+                ref = u["name"]
+                if not ref.startswith("refs/") or not _valid_refname(ref):
+                    raise ApiError(422, f"Reference name \"{ref}\" is not fully qualified or is invalid.",
+                                   gql_type="UNPROCESSABLE")
+                cur = git.ref_oid(ref)
+                before = u.get("beforeOid")
+                if before is not None and (cur or zero) != before.lower():
+                    raise ApiError(422, f"A ref was not updated: {ref} does not point to {before}.",
+                                   gql_type="UNPROCESSABLE")
+                after = u["afterOid"].lower()
+                new = None if after == zero else after
+                if new is not None:
+                    if git.object_type(new) != "commit" and ref.startswith("refs/heads/"):
+                        raise ApiError(422, "Object does not exist", gql_type="UNPROCESSABLE")
+                    if cur is not None:
+                        refusal = rules.ref_update_refusal(git, cur, new, bool(u.get("force")))
+                        if refusal:
+                            raise ApiError(422, refusal, gql_type="UNPROCESSABLE")
+                elif cur is None:
+                    raise ApiError(422, f"Reference {ref} does not exist.", gql_type="UNPROCESSABLE")
+                self.check_update_allowed(repo, ref, cur, new, "graphql-ref")
+                planned.append((ref, cur, new))
+            for ref, cur, new in planned:
+                if not git.cas_ref(ref, new, cur):
+                    raise ApiError(409, "Reference update failed", gql_type="UNPROCESSABLE")
+            for ref, cur, new in planned:
+                self.branch_moved(repo, ref, cur, new, actor)
+
     def delete_ref(self, repo: Repo, ref: str, actor: Optional[str] = None) -> None:
         cur = repo.git.ref_oid(ref)
         if cur is None:

@@ -930,6 +930,14 @@ class Mutation:
         return {"clientMutationId": input.get("clientMutationId"),
                 "ref": GRef(self._ctx, repo, qualified, input["oid"])}
 
+    def updateRefs(self, info, input):  # noqa: A002
+        repo = self._repo_by_id(input["repositoryId"], "write")
+        try:
+            self._ctx.emu.update_refs(repo, input["refUpdates"], actor=self._ctx.token.login)
+        except ApiError as e:
+            raise _gql(e)
+        return {"clientMutationId": input.get("clientMutationId")}
+
     def deleteRef(self, info, input):  # noqa: A002
         dec = decode_node_id(input["refId"])
         if dec is None or dec[0] != "REF":

@@ -1,0 +1,545 @@
+//! A run on a GitHub repository. One snapshot read (the AWS session is fetched meanwhile), the
+//! patch, then one write against exactly what was read:
+//! - commit mode: one commit on the branch, expected to sit on the head that was read;
+//! - pull request mode: one commit built off the PR branch, on the base's head, carrying this
+//!   run's promotions and those the open pull request already had; the PR branch then moves
+//!   once, straight from the head that was read to that commit, so the open pull request never
+//!   has zero commits (GitHub would close it for good).
+//!
+//! When the branch moved in between, the run reads again (compare and swap); the branch a user
+//! owns is never forced.
+
+use std::io::Write;
+
+use anyhow::{Context, bail};
+
+use super::{Input, Outcome, Pending, Verifier, message, patch, select, verify};
+use crate::actions::Workflow;
+use crate::config::{Config, Mode, Remote};
+use crate::core::change::ChangeSet;
+use crate::core::kustomization;
+use crate::core::render::{self, Landing};
+use crate::github::commit::{Change, Commit, CommitError};
+use crate::github::snapshot::{self, Branch, PullRequest, Snapshot};
+use crate::github::{GitHub, GitHubError, Message, Repo, hints};
+
+/// How many times a run re-reads and re-patches when the branch moved under it.
+const CONFLICT_ATTEMPTS: u32 = 30;
+
+/// What one attempt came to.
+enum Step {
+    Done(Outcome),
+    /// The branch moved, or GitHub gave no clear answer: read again.
+    Again,
+}
+
+pub async fn run(
+    config: &Config,
+    remote: &Remote,
+    log: &mut Workflow<impl Write>,
+) -> anyhow::Result<Outcome> {
+    log.add_mask(remote.token.expose())?;
+    let slug = format!("{}/{}", remote.owner, remote.name);
+    let gh = GitHub::new(
+        &remote.api_url,
+        &remote.graphql_url,
+        &remote.token,
+        &slug,
+        Some(std::time::Instant::now() + config.timeout),
+    )?;
+    let repo = Repo {
+        gh: &gh,
+        owner: &remote.owner,
+        name: &remote.name,
+    };
+    let request = snapshot::Request {
+        branch: remote.branch.as_deref(),
+        patterns: &config.paths,
+        pr_branch: (remote.mode == Mode::PullRequest)
+            .then_some(remote.pull_request.branch.as_str()),
+    };
+    let mut verifier = Verifier::default();
+
+    for attempt in 1..=CONFLICT_ATTEMPTS {
+        log.group(&format!("Read {slug}"))?;
+        let snapshot = read(&repo, &request, config, &mut verifier, log).await?;
+        log.info(&format!(
+            "branch `{}` at {}",
+            snapshot.base.name, snapshot.base.oid
+        ))?;
+        let files = inputs(config, &snapshot, &slug, log)?;
+        log.end_group()?;
+
+        let changes = patch(config, files, &mut verifier, log).await?;
+        let step = match remote.mode {
+            Mode::Commit => {
+                commit_mode(&repo, remote, config, &snapshot, changes, attempt, log).await?
+            }
+            Mode::PullRequest => {
+                pull_request_mode(&repo, remote, config, &snapshot, changes, log).await?
+            }
+        };
+        match step {
+            Step::Done(outcome) => return Ok(outcome),
+            Step::Again => tokio::time::sleep(crate::retry::backoff(attempt.min(4))).await,
+        }
+    }
+    bail!(
+        "the branch kept moving: {CONFLICT_ATTEMPTS} attempts each found a newer head; nothing \
+         was forced, and nothing of this run landed"
+    )
+}
+
+/// The snapshot, with the AWS session (OIDC, STS) fetched at the same time on the first read.
+async fn read(
+    repo: &Repo<'_>,
+    request: &snapshot::Request<'_>,
+    config: &Config,
+    verifier: &mut Verifier,
+    log: &mut Workflow<impl Write>,
+) -> anyhow::Result<Snapshot> {
+    if !verifier.needs_session(config) {
+        return Ok(repo.snapshot(request).await?);
+    }
+    let (snapshot, session) = tokio::join!(repo.snapshot(request), verify::session(config));
+    let snapshot = snapshot?;
+    verifier.keep(session?, log)?;
+    Ok(snapshot)
+}
+
+/// The selected files as read on the base, with the promotions an open pull request carries.
+fn inputs(
+    config: &Config,
+    snapshot: &Snapshot,
+    slug: &str,
+    log: &mut Workflow<impl Write>,
+) -> anyhow::Result<Vec<Input>> {
+    let listing: Vec<String> = snapshot.base.files.keys().cloned().collect();
+    let selected = select(config, &listing, slug, log)?;
+    let open = snapshot
+        .pull_request
+        .as_ref()
+        .and(snapshot.pr_branch.as_ref());
+    selected
+        .into_iter()
+        .map(|path| {
+            let text = snapshot.base.files[&path].text.clone().with_context(|| {
+                format!("`{path}` is not a text file GitHub can return whole (binary or too large)")
+            })?;
+            let pending = open
+                .and_then(|branch| branch.files.get(&path))
+                .and_then(|f| f.text.as_deref())
+                .map(|theirs| pending(&text, theirs))
+                .unwrap_or_default();
+            Ok(Input {
+                path,
+                text,
+                pending,
+            })
+        })
+        .collect()
+}
+
+/// The image values `theirs` (the PR branch's file) sets that differ from `base`'s.
+fn pending(base: &str, theirs: &str) -> Vec<Pending> {
+    if base == theirs {
+        return Vec::new();
+    }
+    let (Ok(base), Ok(theirs)) = (
+        kustomization::image_entries(base),
+        kustomization::image_entries(theirs),
+    ) else {
+        return Vec::new();
+    };
+    let mut pending: Vec<Pending> = Vec::new();
+    for entry in theirs {
+        let Some(tag) = entry.new_tag else { continue };
+        let differs = base.iter().any(|b| {
+            b.name == entry.name && (b.new_tag.as_ref() != Some(&tag) || b.digest != entry.digest)
+        });
+        if differs && !pending.iter().any(|p| p.image == entry.name) {
+            pending.push(Pending {
+                image: entry.name,
+                tag,
+                digest: entry.digest,
+            });
+        }
+    }
+    pending
+}
+
+/// The changed files with the modes they have on `branch`.
+fn changed_files<'a>(changes: &'a ChangeSet, branch: &'a Branch) -> Vec<Change<'a>> {
+    changes
+        .changed()
+        .map(|f| Change {
+            path: &f.path,
+            mode: branch
+                .files
+                .get(&f.path)
+                .map_or("100644", |file| file.mode.as_str()),
+            text: &f.after,
+        })
+        .collect()
+}
+
+async fn commit_mode(
+    repo: &Repo<'_>,
+    remote: &Remote,
+    config: &Config,
+    snapshot: &Snapshot,
+    changes: ChangeSet,
+    attempt: u32,
+    log: &mut Workflow<impl Write>,
+) -> anyhow::Result<Step> {
+    let base = &snapshot.base;
+    if changes.is_noop() {
+        let why = if attempt > 1 {
+            "another run already set these values; "
+        } else {
+            ""
+        };
+        log.notice(&format!(
+            "nothing to change: {why}every image is already at {} on `{}`",
+            config.tag, base.name
+        ))?;
+        return Ok(Step::Done(Outcome::unwritten(changes)));
+    }
+    if config.dry_run {
+        log.notice("dry run: nothing was committed")?;
+        return Ok(Step::Done(Outcome::unwritten(changes)));
+    }
+    let message = message(remote, &changes);
+    let files = changed_files(&changes, base);
+    log.group(&format!("Commit to `{}`", base.name))?;
+    let commit = match land(repo, base, &message, &files).await {
+        Ok(commit) => commit,
+        Err(CommitError::Stale) => {
+            log.info(&format!(
+                "`{}` moved since it was read; reading again",
+                base.name
+            ))?;
+            log.end_group()?;
+            return Ok(Step::Again);
+        }
+        Err(CommitError::GitHub(GitHubError::Ambiguous { message: why, .. })) => {
+            // The request may have landed: look before trying again, so no commit is doubled.
+            let (head, parent, text) = repo.last_commit(&base.name).await?;
+            if parent.as_deref() == Some(base.oid.as_str())
+                && text.trim_end() == message.full().trim_end()
+            {
+                head
+            } else {
+                log.info(&format!("no answer from GitHub ({why}); reading again"))?;
+                log.end_group()?;
+                return Ok(Step::Again);
+            }
+        }
+        Err(CommitError::GitHub(e)) => return Err(hints::commit_refused(e)),
+        Err(e @ CommitError::NoGraphQlCommit) => return Err(e.into()),
+    };
+    log_commit(&commit, log)?;
+    log.end_group()?;
+    Ok(Step::Done(Outcome {
+        changes,
+        written: true,
+        landing: landed(&commit),
+        failures: Vec::new(),
+    }))
+}
+
+/// Commits through GraphQL (signed by GitHub) unless a file's mode would be lost that way, or
+/// the server has no `createCommitOnBranch` (an old GitHub Enterprise Server): then REST.
+async fn land(
+    repo: &Repo<'_>,
+    base: &Branch,
+    message: &Message,
+    files: &[Change<'_>],
+) -> Result<Commit, CommitError> {
+    if files.iter().all(|f| f.mode == "100644") {
+        match repo
+            .commit_graphql(&base.name, &base.oid, message, files)
+            .await
+        {
+            Err(CommitError::NoGraphQlCommit) => {}
+            other => return other,
+        }
+    }
+    repo.commit_rest(&base.name, &base.oid, &base.tree, message, files)
+        .await
+}
+
+fn log_commit(commit: &Commit, log: &mut Workflow<impl Write>) -> anyhow::Result<()> {
+    let signed = if commit.verified {
+        "verified"
+    } else {
+        "not signed"
+    };
+    log.info(&format!("committed {} ({signed})", commit.oid))?;
+    Ok(())
+}
+
+fn landed(commit: &Commit) -> Landing {
+    Landing {
+        commit_sha: Some(commit.oid.clone()),
+        commit_url: Some(commit.url.clone()),
+        verified: Some(commit.verified),
+        ..Landing::default()
+    }
+}
+
+async fn pull_request_mode(
+    repo: &Repo<'_>,
+    remote: &Remote,
+    config: &Config,
+    snapshot: &Snapshot,
+    changes: ChangeSet,
+    log: &mut Workflow<impl Write>,
+) -> anyhow::Result<Step> {
+    let base = &snapshot.base;
+    let branch = &remote.pull_request.branch;
+    let open = snapshot.pull_request.as_ref();
+    let mut landing = Landing::default();
+    if let Some(pr) = open {
+        landing.pull_request_number = Some(pr.number);
+        landing.pull_request_url = Some(pr.url.clone());
+    }
+    if changes.is_noop() {
+        let left = open.map_or(String::new(), |pr| {
+            format!("; pull request #{} is left as it is", pr.number)
+        });
+        log.notice(&format!(
+            "nothing to change: `{}` already carries every value (tag {}){left}",
+            base.name, config.tag
+        ))?;
+        return Ok(Step::Done(Outcome {
+            landing,
+            ..Outcome::unwritten(changes)
+        }));
+    }
+    if let (Some(pr), Some(theirs)) = (open, &snapshot.pr_branch)
+        && carries(theirs, &changes)
+    {
+        log.notice(&format!(
+            "nothing to change: pull request #{} already carries these values",
+            pr.number
+        ))?;
+        return Ok(Step::Done(Outcome {
+            landing,
+            ..Outcome::unwritten(changes)
+        }));
+    }
+    if config.dry_run {
+        log.notice("dry run: nothing was committed")?;
+        return Ok(Step::Done(Outcome::unwritten(changes)));
+    }
+
+    let message = message(remote, &changes);
+    let files = changed_files(&changes, base);
+    log.group(&format!("Commit to `{branch}`"))?;
+    // Built off the branch: on a temporary branch at the base's head (so GitHub signs it).
+    let temporary = format!("{branch}-tmp-{}", crate::random::hex(6));
+    let uses_temporary = files.iter().all(|f| f.mode == "100644");
+    let built = repo
+        .commit_off_branch(
+            &snapshot.repository_id,
+            &temporary,
+            &base.oid,
+            &base.tree,
+            &message,
+            &files,
+        )
+        .await;
+    let commit = match built {
+        Ok(commit) => commit,
+        Err(e) => {
+            clean_up(repo, uses_temporary.then_some(&temporary), log).await?;
+            return match e {
+                CommitError::Stale | CommitError::GitHub(GitHubError::Ambiguous { .. }) => {
+                    log.info(&format!("could not build the commit ({e}); reading again"))?;
+                    log.end_group()?;
+                    Ok(Step::Again)
+                }
+                CommitError::GitHub(e) => Err(e.into()),
+                e @ CommitError::NoGraphQlCommit => Err(e.into()),
+            };
+        }
+    };
+    let from = snapshot.pr_branch.as_ref().map(|b| b.oid.as_str());
+    let moved = repo
+        .move_branch(
+            &snapshot.repository_id,
+            branch,
+            from,
+            &commit.oid,
+            uses_temporary.then_some(temporary.as_str()),
+        )
+        .await;
+    match moved {
+        Ok(()) => {}
+        Err(CommitError::GitHub(GitHubError::Ambiguous { .. }))
+            if repo.branch_oid(branch).await?.as_deref() == Some(commit.oid.as_str()) =>
+        {
+            // It moved; the temporary branch may be left.
+            if uses_temporary && repo.branch_oid(&temporary).await?.is_some() {
+                clean_up(repo, Some(&temporary), log).await?;
+            }
+        }
+        Err(e) => {
+            clean_up(repo, uses_temporary.then_some(&temporary), log).await?;
+            return match e {
+                CommitError::Stale | CommitError::GitHub(GitHubError::Ambiguous { .. }) => {
+                    log.info(&format!(
+                        "`{branch}` moved since it was read; reading again"
+                    ))?;
+                    log.end_group()?;
+                    Ok(Step::Again)
+                }
+                CommitError::GitHub(e) => Err(e.into()),
+                e @ CommitError::NoGraphQlCommit => Err(e.into()),
+            };
+        }
+    }
+    log_commit(&commit, log)?;
+    log.end_group()?;
+
+    let mut landing = landed(&commit);
+    log.group("Pull request")?;
+    let opened = open_pull_request(repo, remote, snapshot, &message, &changes, log).await;
+    log.end_group()?;
+    let (pr, failures) = opened?;
+    landing.pull_request_number = Some(pr.number);
+    landing.pull_request_url = Some(pr.url);
+    Ok(Step::Done(Outcome {
+        changes,
+        written: true,
+        landing,
+        failures,
+    }))
+}
+
+/// Whether the PR branch already holds every changed file as this run would write it.
+fn carries(theirs: &Branch, changes: &ChangeSet) -> bool {
+    changes.changed().all(|f| {
+        theirs.files.get(&f.path).and_then(|t| t.text.as_deref()) == Some(f.after.as_str())
+    }) && changes.files.iter().filter(|f| !f.is_changed()).all(|f| {
+        theirs.files.get(&f.path).and_then(|t| t.text.as_deref()) == Some(f.before.as_str())
+    })
+}
+
+/// Deletes a temporary branch; a failure to do so is worth a warning, not the run.
+async fn clean_up(
+    repo: &Repo<'_>,
+    temporary: Option<&String>,
+    log: &mut Workflow<impl Write>,
+) -> anyhow::Result<()> {
+    if let Some(temporary) = temporary
+        && let Err(e) = repo.delete_branch(temporary).await
+        && !matches!(
+            e,
+            GitHubError::NotFound { .. } | GitHubError::Status { status: 422, .. }
+        )
+    {
+        log.warning(
+            &format!("could not delete the temporary branch `{temporary}`: {e}"),
+            None,
+        )?;
+    }
+    Ok(())
+}
+
+/// Updates the open pull request, or opens one, then adds its extras.
+async fn open_pull_request(
+    repo: &Repo<'_>,
+    remote: &Remote,
+    snapshot: &Snapshot,
+    message: &Message,
+    changes: &ChangeSet,
+    log: &mut Workflow<impl Write>,
+) -> anyhow::Result<(PullRequest, Vec<String>)> {
+    let options = &remote.pull_request;
+    let base = &snapshot.base.name;
+    let title = match &options.title {
+        Some(t) => t.replace("{images}", &render::changed_image_names(changes)),
+        None => message.headline.clone(),
+    };
+    let body = render::pull_request_body(changes, &super::links(remote));
+    let pr = match &snapshot.pull_request {
+        Some(pr) => {
+            repo.update_pull_request(&pr.id, &title, &body).await?;
+            log.info(&format!("updated pull request #{} {}", pr.number, pr.url))?;
+            pr.clone()
+        }
+        None => {
+            let created = repo
+                .create_pull_request(
+                    &snapshot.repository_id,
+                    &options.branch,
+                    base,
+                    &title,
+                    &body,
+                    options.draft,
+                )
+                .await;
+            match created {
+                Ok(pr) => {
+                    log.info(&format!("opened pull request #{} {}", pr.number, pr.url))?;
+                    pr
+                }
+                // An unanswered (or concurrent) create may have worked: look before failing.
+                Err(e) => match repo.find_pull_request(&options.branch, base).await? {
+                    Some(pr) => pr,
+                    None => return Err(e.into()),
+                },
+            }
+        }
+    };
+    // The pull request is open: what fails from here on fails the run, but is reported
+    // together with the pull request's number and URL.
+    let mut failures = Vec::new();
+    if !options.labels.is_empty()
+        && let Err(e) = repo.add_labels(pr.number, &options.labels).await
+    {
+        failures.push(e.to_string());
+    }
+    if !options.reviewers.is_empty()
+        && let Err(e) = repo.request_reviewers(pr.number, &options.reviewers).await
+    {
+        failures.push(e.to_string());
+    }
+    if let Some(method) = options.auto_merge {
+        match repo.enable_auto_merge(&pr.id, method.as_graphql()).await {
+            Ok(()) => log.info(&format!(
+                "auto-merge ({}) enabled",
+                method.as_graphql().to_lowercase()
+            ))?,
+            Err(e) => failures.push(hints::auto_merge_refused(&e, pr.number, &pr.url)),
+        }
+    }
+    Ok((pr, failures))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pending_promotions_are_the_values_the_pr_branch_changed() {
+        let base = "images:\n- name: backend\n  newTag: sha-1\n- name: worker\n  newTag: v1\n";
+        let theirs = "images:\n- name: backend\n  newTag: sha-1\n- name: worker\n  newTag: v2\n  digest: sha256:ab\n";
+        assert_eq!(
+            pending(base, theirs),
+            vec![Pending {
+                image: "worker".into(),
+                tag: "v2".into(),
+                digest: Some("sha256:ab".into()),
+            }]
+        );
+        assert_eq!(pending(base, base), Vec::new());
+    }
+
+    #[test]
+    fn an_unreadable_pr_file_replays_nothing() {
+        assert_eq!(pending("images: []\n", "images: [\n"), Vec::new());
+    }
+}

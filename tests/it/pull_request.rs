@@ -1,0 +1,153 @@
+//! Pull request mode against GitHub's behaviour (issue 9): a pull request whose head branch is
+//! moved so that it has no commits its base lacks is closed by GitHub for good, so the action
+//! must never leave its open pull request with zero commits, not even for a moment.
+
+use serde_json::Value;
+
+use crate::github::{commit_count, example, promote};
+use crate::support::github::{Emulator, OWNER, REPO};
+
+const BRANCH: &str = "gitops-promote/sample-saas-app";
+
+fn pull_requests(emu: &Emulator) -> Vec<Value> {
+    let state = emu.control(
+        "GET",
+        &format!("/_emulator/repos/{OWNER}/{REPO}"),
+        Value::Null,
+    );
+    state["pulls"].as_array().cloned().unwrap_or_default()
+}
+
+fn pr_run(emu: &Emulator, images: &str, tag: &str) -> crate::support::Result {
+    promote(emu)
+        .input("mode", "pull_request")
+        .input("images", images)
+        .input("tag", tag)
+        .output()
+}
+
+fn show(emu: &Emulator, path: &str) -> String {
+    emu.git(&["show", &format!("{BRANCH}:apps/sample-saas-app/{path}")])
+}
+
+/// Issue 9, defect 1: every second run closed the pull request (the branch was reset onto the
+/// base before the commit), so reviews were lost and a new pull request opened.
+#[test]
+fn reruns_update_the_same_open_pull_request() {
+    let emu = example();
+    for tag in ["sha-1111111", "sha-2222222", "sha-3333333"] {
+        pr_run(&emu, "backend,frontend", tag).success();
+    }
+    let prs = pull_requests(&emu);
+    assert_eq!(prs.len(), 1, "one pull request, never closed: {prs:#?}");
+    assert_eq!(prs[0]["state"], "open", "{prs:#?}");
+    assert_eq!(prs[0]["merged"], false);
+    assert!(show(&emu, "base/kustomization.yaml").contains("sha-3333333"));
+    // One commit on the base's head: the pull request shows exactly this run's change.
+    assert_eq!(
+        emu.git(&["rev-parse", &format!("{BRANCH}^")]),
+        emu.git(&["rev-parse", "main"])
+    );
+    assert_eq!(
+        commit_count(&emu, "main"),
+        1,
+        "the base branch is untouched"
+    );
+    emu.assert_no_violations();
+}
+
+/// The branch moves once per run, straight to the new commit: one `updateRefs`, no reset, no
+/// commit made on the branch itself, and no temporary branch left behind.
+#[test]
+fn the_branch_moves_once_per_run_and_no_temporary_branch_is_left() {
+    let emu = example();
+    pr_run(&emu, "backend,frontend", "sha-1111111").success();
+    let since = emu.requests().len();
+    pr_run(&emu, "backend,frontend", "sha-2222222").success();
+    let run: Vec<Value> = emu.requests().into_iter().skip(since).collect();
+    let fields: Vec<String> = run
+        .iter()
+        .flat_map(|r| {
+            r["graphql"]["fields"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter_map(|f| f.as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(
+        fields.iter().filter(|f| *f == "updateRefs").count(),
+        1,
+        "{fields:?}"
+    );
+    assert!(
+        !run.iter().any(|r| r["method"] == "PATCH"),
+        "no REST ref update: {run:#?}"
+    );
+    let branches = emu.git(&["for-each-ref", "--format=%(refname:short)", "refs/heads"]);
+    assert_eq!(
+        branches.lines().collect::<Vec<_>>(),
+        [BRANCH, "main"],
+        "{branches}"
+    );
+    emu.assert_no_violations();
+}
+
+/// Runs promoting different images into one pull request keep each other's promotions: the
+/// rebuilt commit replays what the open pull request already carried.
+#[test]
+fn a_later_run_keeps_the_promotions_the_pull_request_already_carries() {
+    let emu = example();
+    pr_run(&emu, "backend", "sha-1111111").success();
+    pr_run(&emu, "frontend", "sha-2222222").success();
+    let platform = show(&emu, "overlays/platform/kustomization.yaml");
+    // backend from the first run, frontend from the second.
+    assert_eq!(platform.matches("sha-1111111").count(), 1, "{platform}");
+    assert_eq!(platform.matches("sha-2222222").count(), 1, "{platform}");
+    assert_eq!(pull_requests(&emu).len(), 1);
+    emu.assert_no_violations();
+}
+
+/// When the base already carries the values, the pull request is left as it is.
+#[test]
+fn when_the_base_already_has_the_values_the_pull_request_is_left_alone() {
+    let emu = example();
+    pr_run(&emu, "backend,frontend", "sha-1111111").success();
+    let head = emu.git(&["rev-parse", BRANCH]);
+    // Someone promotes the same values on the base directly.
+    let mut files = serde_json::Map::new();
+    for path in [
+        "apps/sample-saas-app/base/kustomization.yaml",
+        "apps/sample-saas-app/overlays/platform/kustomization.yaml",
+        "apps/sample-saas-app/overlays/analytics/kustomization.yaml",
+    ] {
+        let text = emu.git(&["show", &format!("{BRANCH}:{path}")]);
+        files.insert(path.to_owned(), Value::String(text));
+    }
+    emu.control(
+        "POST",
+        "/_emulator/commit",
+        serde_json::json!({ "repo": format!("{OWNER}/{REPO}"), "branch": "main", "files": files }),
+    );
+    let out = pr_run(&emu, "backend,frontend", "sha-1111111").success();
+    assert!(out.all().contains("already carries"), "{}", out.all());
+    assert_eq!(
+        emu.git(&["rev-parse", BRANCH]),
+        head,
+        "the branch did not move"
+    );
+    emu.assert_no_violations();
+}
+
+/// A re-run with the values the pull request already has changes nothing.
+#[test]
+fn the_same_values_again_leave_the_pull_request_as_it_is() {
+    let emu = example();
+    pr_run(&emu, "backend,frontend", "sha-1111111").success();
+    let head = emu.git(&["rev-parse", BRANCH]);
+    let out = pr_run(&emu, "backend,frontend", "sha-1111111").success();
+    assert!(out.all().contains("already carries"), "{}", out.all());
+    assert_eq!(emu.git(&["rev-parse", BRANCH]), head);
+    assert_eq!(pull_requests(&emu).len(), 1);
+    emu.assert_no_violations();
+}
