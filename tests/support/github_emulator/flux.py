@@ -250,7 +250,8 @@ class FluxSim:
             "kustomizations": [{"name": o.name, "kind": o.kind, "outcome": o.outcome,
                                 "reason": o.reason or REASONS.get(o.outcome),
                                 "context": status_context(o.kind, o.name, inst.provider_uid),
-                                "delay_ms": o.delay_ms, "applied": o.applied, "pending": o.due is not None or bool(o.seen),
+                                "delay_ms": o.delay_ms, "applied": o.applied,
+                                "pending": o.due is not None or bool(o.seen),
                                 "due_in_ms": None if o.due is None else max(0, round((o.due - time.time()) * 1000))}
                                for o in inst.objects],
             "receiver": None if inst.receiver is None else {

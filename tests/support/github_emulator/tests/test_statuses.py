@@ -3,8 +3,6 @@ repository: the rules of statuses.py seen through the wire."""
 
 import pytest
 
-from emu_harness import COMMIT, commit_input, head_oid
-
 APP = "/repos/acme/app"
 
 
