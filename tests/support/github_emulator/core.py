@@ -196,6 +196,9 @@ class Fault:
     lose_response: bool = False
     # set x-ratelimit-reset to this many seconds after the fault fires
     reset_in: Optional[int] = None
+    # "hang": accept, never answer (until the client gives up, or `delay_ms` if set);
+    # "reset": close the connection with a TCP RST. With `lose_response`, after serving.
+    connection: Optional[str] = None
     seen: int = 0
     fired: int = 0
 
@@ -786,10 +789,12 @@ class Emulator:
             for k, v in preset.items():
                 spec.setdefault(k, v)
         allowed = {"method", "path_regex", "body_regex", "graphql_field", "status", "headers", "body", "delay_ms",
-                   "nth", "count", "commit", "kind", "lose_response", "reset_in"}
+                   "nth", "count", "commit", "kind", "lose_response", "reset_in", "connection"}
         unknown = set(spec) - allowed
         if unknown:
             raise ValueError(f"unknown fault fields {sorted(unknown)}")
+        if spec.get("connection") not in (None, "hang", "reset"):
+            raise ValueError("fault `connection` is \"hang\" or \"reset\"")
         re.compile(spec.get("path_regex", ".*"))
         if spec.get("body_regex"):
             re.compile(spec["body_regex"])

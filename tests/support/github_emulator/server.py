@@ -7,6 +7,9 @@ import hashlib
 import json
 import os
 import re
+import select
+import socket
+import struct
 import sys
 import time
 import traceback
@@ -110,6 +113,28 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(data)
         return data, ctype or ""
 
+    def _break_connection(self, fault) -> None:
+        """A fault's `connection`: "reset" closes with a TCP RST; "hang" answers nothing until
+        the client closes (or `delay_ms`, when set), then closes."""
+        self.close_connection = True
+        conn = self.connection
+        if fault.connection == "hang":
+            until = time.time() + (fault.delay_ms / 1000.0 if fault.delay_ms else 600.0)
+            while time.time() < until:
+                ready, _, _ = select.select([conn], [], [], min(0.2, max(0.0, until - time.time())))
+                if ready:
+                    try:
+                        if not conn.recv(1, socket.MSG_PEEK):
+                            break  # the client gave up
+                    except OSError:
+                        break
+                    time.sleep(0.05)  # more bytes from the client: keep hanging
+        try:
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            conn.close()
+        except OSError:
+            pass
+
     # ------------------------------------------------------------------ dispatch
     def _dispatch(self) -> None:
         self._lost_answer = None
@@ -159,7 +184,15 @@ class Handler(BaseHTTPRequestHandler):
 
         # ---- fault injection (before auth: a 502 comes from the edge)
         injected = None
+        self._lost_connection = None
         for fault in app.emu.match_faults(self.command, raw_path, body_text, gql_fields):
+            if fault.connection:
+                # a dead connection, before or (lose_response) after serving
+                if fault.lose_response:
+                    self._lost_connection = fault
+                elif injected is None:
+                    injected = fault
+                continue
             if fault.commit:
                 c = fault.commit
                 try:
@@ -174,6 +207,12 @@ class Handler(BaseHTTPRequestHandler):
                 self._lost_answer = fault
             elif fault.status and injected is None:
                 injected = fault
+        if injected is not None and injected.connection:
+            self._break_connection(injected)
+            entry.update(status=None, fault=injected.id, connection=injected.connection,
+                         duration_ms=round((time.time() - started) * 1000, 2))
+            app.emu.log_request(entry)
+            return
         if injected is not None:
             headers = {"x-github-request-id": req_id}
             headers.update(_fault_headers(injected))
@@ -365,6 +404,15 @@ class Handler(BaseHTTPRequestHandler):
         if login and not entry.get("rate_limited") and _created_content(self.command, is_graphql, entry, status, resp):
             with app.emu.lock:
                 app.emu.content.record(login)
+        dead = getattr(self, "_lost_connection", None)
+        if dead is not None:
+            # The request took effect; the connection dies before the answer.
+            self._lost_connection = None
+            self._break_connection(dead)
+            entry.update(status=None, fault=dead.id, connection=dead.connection, served_status=status,
+                         duration_ms=round((time.time() - started) * 1000, 2))
+            app.emu.log_request(entry)
+            return
         lost = getattr(self, "_lost_answer", None)
         if lost is not None:
             # The request took effect; the client gets the fault's answer instead.

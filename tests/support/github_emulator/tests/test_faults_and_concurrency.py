@@ -26,6 +26,45 @@ def test_injected_502_then_success(emu):
     assert emu.violations() == []
 
 
+def test_a_reset_or_a_hang_answers_nothing(emu):
+    emu.ctl("POST", "faults", {"method": "GET", "path_regex": r"/git/ref/heads/main$", "connection": "reset"})
+    try:
+        emu.rest("GET", "/repos/acme/fleet/git/ref/heads/main")
+        raise AssertionError("the connection should have been reset")
+    except requests.ConnectionError:
+        pass
+    emu.ctl("POST", "faults", {"method": "GET", "path_regex": r"/git/ref/heads/main$", "connection": "hang"})
+    t0 = time.time()
+    try:
+        emu.http.get(emu.url + "/repos/acme/fleet/git/ref/heads/main", timeout=0.5,
+                     headers={"Authorization": "bearer t-write"})
+        raise AssertionError("a hung request should time out")
+    except requests.Timeout:
+        pass
+    assert time.time() - t0 >= 0.5
+    assert emu.rest("GET", "/repos/acme/fleet/git/ref/heads/main").status_code == 200
+    log = [e for e in emu.requests_log() if e["path"].endswith("/git/ref/heads/main")]
+    assert [e.get("connection") for e in log] == ["reset", "hang", None]
+    assert emu.violations() == []
+
+
+def test_a_reset_after_a_write_was_served(emu):
+    emu.ctl("POST", "faults", {"path_regex": "^/graphql$", "graphql_field": "createCommitOnBranch",
+                               "connection": "reset", "lose_response": True})
+    head = head_oid(emu)
+    try:
+        emu.http.post(emu.url + "/graphql", json={"query": COMMIT, "variables": commit_input(
+            head, additions=[("apps/web/kustomization.yaml", "newTag: reset\n")])},
+            headers={"Authorization": "bearer t-write"})
+        raise AssertionError("the connection should have been reset")
+    except requests.ConnectionError:
+        pass
+    assert head_oid(emu) != head, "the write took effect"
+    entry = [e for e in emu.requests_log() if e.get("fault")][-1]
+    assert entry["connection"] == "reset" and entry["served_status"] == 200
+    assert emu.violations() == []
+
+
 def test_secondary_and_primary_rate_limits(emu):
     emu.ctl("POST", "faults", {"kind": "secondary_rate_limit", "path_regex": "^/graphql$", "count": 1})
     r = emu.http.post(emu.url + "/graphql", json={"query": "{ viewer { login } }"},
