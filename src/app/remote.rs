@@ -123,7 +123,14 @@ fn inputs(
     selected
         .into_iter()
         .map(|path| {
-            let text = snapshot.base.files[&path].text.clone().with_context(|| {
+            let file = &snapshot.base.files[&path];
+            if file.mode == "120000" {
+                bail!(
+                    "input `paths`: `{path}` is a symbolic link in {slug}; name the file it \
+                     points to instead"
+                );
+            }
+            let text = file.text.clone().with_context(|| {
                 format!("`{path}` is not a text file GitHub can return whole (binary or too large)")
             })?;
             let pending = open
@@ -222,8 +229,9 @@ async fn commit_mode(
             log.end_group()?;
             return Ok(Step::Again);
         }
-        Err(CommitError::GitHub(GitHubError::Ambiguous { message: why, .. })) => {
+        Err(CommitError::GitHub(e)) if unclear(&e) => {
             // The request may have landed: look before trying again, so no commit is doubled.
+            let why = e.message();
             let (head, parent, text) = repo.last_commit(&base.name).await?;
             if parent.as_deref() == Some(base.oid.as_str())
                 && text.trim_end() == message.full().trim_end()
@@ -246,6 +254,15 @@ async fn commit_mode(
         landing: landed(&commit),
         failures: Vec::new(),
     }))
+}
+
+/// Whether a write may have taken effect although its answer says nothing useful: a 5xx or a
+/// broken connection, or a success whose body is not what GitHub documents.
+fn unclear(e: &GitHubError) -> bool {
+    matches!(
+        e,
+        GitHubError::Ambiguous { .. } | GitHubError::Decode { .. }
+    )
 }
 
 /// Commits through GraphQL (signed by GitHub) unless a file's mode would be lost that way, or
@@ -337,13 +354,16 @@ async fn pull_request_mode(
     let message = message(remote, &changes);
     let files = changed_files(&changes, base);
     log.group(&format!("Commit to `{branch}`"))?;
-    // Built off the branch: on a temporary branch at the base's head (so GitHub signs it).
-    let temporary = format!("{branch}-tmp-{}", crate::random::hex(6));
-    let uses_temporary = files.iter().all(|f| f.mode == "100644");
+    // Built off the branch, on the base's head: on a temporary branch, so GitHub signs it,
+    // unless a file's mode must be kept (then through REST, unsigned).
+    let temporary = files
+        .iter()
+        .all(|f| f.mode == "100644")
+        .then(|| format!("{branch}-tmp-{}", crate::random::hex(6)));
     let built = repo
         .commit_off_branch(
             &snapshot.repository_id,
-            &temporary,
+            temporary.as_deref(),
             &base.oid,
             &base.tree,
             &message,
@@ -352,18 +372,7 @@ async fn pull_request_mode(
         .await;
     let commit = match built {
         Ok(commit) => commit,
-        Err(e) => {
-            clean_up(repo, uses_temporary.then_some(&temporary), log).await?;
-            return match e {
-                CommitError::Stale | CommitError::GitHub(GitHubError::Ambiguous { .. }) => {
-                    log.info(&format!("could not build the commit ({e}); reading again"))?;
-                    log.end_group()?;
-                    Ok(Step::Again)
-                }
-                CommitError::GitHub(e) => Err(e.into()),
-                e @ CommitError::NoGraphQlCommit => Err(e.into()),
-            };
-        }
+        Err(e) => return again_or_fail(repo, temporary.as_deref(), e, log).await,
     };
     let from = snapshot.pr_branch.as_ref().map(|b| b.oid.as_str());
     let moved = repo
@@ -372,33 +381,23 @@ async fn pull_request_mode(
             branch,
             from,
             &commit.oid,
-            uses_temporary.then_some(temporary.as_str()),
+            temporary.as_deref(),
         )
         .await;
     match moved {
         Ok(()) => {}
-        Err(CommitError::GitHub(GitHubError::Ambiguous { .. }))
-            if repo.branch_oid(branch).await?.as_deref() == Some(commit.oid.as_str()) =>
+        Err(CommitError::GitHub(e))
+            if unclear(&e)
+                && repo.branch_oid(branch).await?.as_deref() == Some(commit.oid.as_str()) =>
         {
             // It moved; the temporary branch may be left.
-            if uses_temporary && repo.branch_oid(&temporary).await?.is_some() {
-                clean_up(repo, Some(&temporary), log).await?;
+            if let Some(temporary) = &temporary
+                && repo.branch_oid(temporary).await?.is_some()
+            {
+                clean_up(repo, Some(temporary), log).await?;
             }
         }
-        Err(e) => {
-            clean_up(repo, uses_temporary.then_some(&temporary), log).await?;
-            return match e {
-                CommitError::Stale | CommitError::GitHub(GitHubError::Ambiguous { .. }) => {
-                    log.info(&format!(
-                        "`{branch}` moved since it was read; reading again"
-                    ))?;
-                    log.end_group()?;
-                    Ok(Step::Again)
-                }
-                CommitError::GitHub(e) => Err(e.into()),
-                e @ CommitError::NoGraphQlCommit => Err(e.into()),
-            };
-        }
+        Err(e) => return again_or_fail(repo, temporary.as_deref(), e, log).await,
     }
     log_commit(&commit, log)?;
     log.end_group()?;
@@ -427,10 +426,33 @@ fn carries(theirs: &Branch, changes: &ChangeSet) -> bool {
     })
 }
 
+/// After a failed write in pull request mode: the temporary branch goes, and the run reads again
+/// when the failure may pass (the branch moved, or GitHub gave no clear answer).
+async fn again_or_fail(
+    repo: &Repo<'_>,
+    temporary: Option<&str>,
+    e: CommitError,
+    log: &mut Workflow<impl Write>,
+) -> anyhow::Result<Step> {
+    clean_up(repo, temporary, log).await?;
+    match e {
+        CommitError::Stale => {
+            log.info("the pull request branch moved since it was read; reading again")?
+        }
+        CommitError::GitHub(e) if unclear(&e) => {
+            log.info(&format!("no clear answer from GitHub ({e}); reading again"))?
+        }
+        CommitError::GitHub(e) => return Err(e.into()),
+        e @ CommitError::NoGraphQlCommit => return Err(e.into()),
+    }
+    log.end_group()?;
+    Ok(Step::Again)
+}
+
 /// Deletes a temporary branch; a failure to do so is worth a warning, not the run.
 async fn clean_up(
     repo: &Repo<'_>,
-    temporary: Option<&String>,
+    temporary: Option<&str>,
     log: &mut Workflow<impl Write>,
 ) -> anyhow::Result<()> {
     if let Some(temporary) = temporary

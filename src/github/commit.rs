@@ -224,24 +224,25 @@ impl Repo<'_> {
         })
     }
 
-    /// A commit of `files` on top of `base` that no branch points at yet: made on a temporary
-    /// branch (so GitHub signs it), or through REST where a mode must be kept. The caller moves
-    /// its branch there with [`Repo::move_branch`], which also deletes the temporary branch.
+    /// A commit of `files` on top of `base` that no branch points at yet: made on the
+    /// `temporary` branch (so GitHub signs it), or without one through REST, which keeps file
+    /// modes. The caller moves its branch there with [`Repo::move_branch`], which also deletes
+    /// the temporary branch.
     pub async fn commit_off_branch(
         &self,
         repository_id: &str,
-        temporary: &str,
+        temporary: Option<&str>,
         base: &str,
         base_tree: &str,
         message: &Message,
         files: &[Change<'_>],
     ) -> Result<Commit, CommitError> {
         let what = format!("building the pull request commit in {}", self.slug());
-        if files.iter().any(|f| f.mode != "100644") {
+        let Some(temporary) = temporary else {
             return Ok(self
                 .rest_commit(&what, base, base_tree, message, files)
                 .await?);
-        }
+        };
         // One request: the temporary branch at the base, then the commit on it. GraphQL runs
         // the mutations of one document in order.
         let mutation = format!(

@@ -372,6 +372,56 @@ fn auto_merge_that_the_repository_does_not_allow_is_a_clear_error() {
     emu.assert_no_violations();
 }
 
+/// Issue 9: fields missing from GitHub's answers became empty strings, so a run could report
+/// `commit_sha=""` as a success. An answer without the commit is no clear answer: the run looks
+/// at the branch, finds no commit of its own there, and commits once.
+#[test]
+fn an_answer_without_the_commit_is_never_a_success_with_empty_outputs() {
+    let emu = example();
+    emu.fault(json!({
+        "method": "POST", "path_regex": "^/graphql$", "graphql_field": "createCommitOnBranch",
+        "status": 200, "body": { "data": { "createCommitOnBranch": { "commit": null } } },
+    }));
+    let files = tempfile::tempdir().expect("temp dir");
+    let output = files.path().join("output");
+    fs::write(&output, "").expect("create");
+    promote(&emu)
+        .env("GITHUB_OUTPUT", &output)
+        .output()
+        .success();
+    assert_eq!(commit_count(&emu, "main"), 2, "one commit, not two");
+    let head = emu.git(&["rev-parse", "main"]);
+    let outputs = fs::read_to_string(&output).expect("read");
+    assert!(
+        outputs.contains(&format!("\n{}\n", head.trim())),
+        "commit_sha is the commit made: {outputs}"
+    );
+    emu.assert_no_violations();
+}
+
+/// A kustomization that is a symbolic link in the repository is refused, never edited as text.
+#[test]
+fn a_symlinked_kustomization_on_github_is_refused() {
+    let seed = tempfile::tempdir().expect("temp dir");
+    let base = seed.path().join("apps/sample-saas-app/base");
+    fs::create_dir_all(&base).expect("mkdir");
+    fs::write(
+        seed.path().join("real.yaml"),
+        "images:\n- name: backend\n  newTag: v1\n- name: frontend\n  newTag: v1\n",
+    )
+    .expect("write");
+    std::os::unix::fs::symlink("../../../real.yaml", base.join("kustomization.yaml"))
+        .expect("symlink");
+    let emu = Emulator::start(seed.path());
+    let out = promote(&emu)
+        .input("paths", "apps/sample-saas-app/base")
+        .output();
+    assert_eq!(out.code(), Some(1), "{}", out.all());
+    assert!(out.all().contains("symbolic link"), "{}", out.all());
+    assert_eq!(commit_count(&emu, "main"), 1);
+    emu.assert_no_violations();
+}
+
 /// An executable kustomization file would lose its mode through `createCommitOnBranch`, so the
 /// REST Git Data path commits it: a tree on the base tree, a commit, a fast-forward ref update.
 #[test]
