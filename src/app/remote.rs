@@ -356,20 +356,28 @@ async fn pull_request_mode(
     log.group(&format!("Commit to `{branch}`"))?;
     // Built off the branch, on the base's head: on a temporary branch, so GitHub signs it,
     // unless a file's mode must be kept (then through REST, unsigned).
-    let temporary = files
+    let mut temporary = files
         .iter()
         .all(|f| f.mode == "100644")
         .then(|| format!("{branch}-tmp-{}", crate::random::hex(6)));
-    let built = repo
-        .commit_off_branch(
+    let (message_, files_) = (&message, &files);
+    let build = |temporary: Option<String>| async move {
+        repo.commit_off_branch(
             &snapshot.repository_id,
             temporary.as_deref(),
             &base.oid,
             &base.tree,
-            &message,
-            &files,
+            message_,
+            files_,
         )
-        .await;
+        .await
+    };
+    let mut built = build(temporary.clone()).await;
+    if let Err(CommitError::NoGraphQlCommit) = built {
+        // An older GitHub Enterprise Server: the REST Git Data path, unsigned.
+        temporary = None;
+        built = build(None).await;
+    }
     let commit = match built {
         Ok(commit) => commit,
         Err(e) => return again_or_fail(repo, temporary.as_deref(), e, log).await,

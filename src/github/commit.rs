@@ -81,19 +81,19 @@ fn additions(files: &[Change<'_>]) -> Vec<Value> {
         .collect()
 }
 
+/// Whether the server lacks a field the request used (GitHub Enterprise Server before it shipped).
+fn is_undefined_field(e: &GitHubError) -> bool {
+    matches!(e, GitHubError::GraphQl { errors, .. } if errors.iter().any(|e| e.code() == "undefinedField"))
+}
+
 /// Sorts a GraphQL commit refusal: a moved head, a server without the mutation, or GitHub's error.
 fn commit_error(e: GitHubError) -> CommitError {
-    match &e {
-        GitHubError::GraphQl { errors, .. } => {
-            if errors.iter().any(|e| e.code() == "STALE_DATA") {
-                CommitError::Stale
-            } else if errors.iter().any(|e| e.code() == "undefinedField") {
-                CommitError::NoGraphQlCommit
-            } else {
-                CommitError::GitHub(e)
-            }
-        }
-        _ => CommitError::GitHub(e),
+    if e.has_graphql_type("STALE_DATA") {
+        CommitError::Stale
+    } else if is_undefined_field(&e) {
+        CommitError::NoGraphQlCommit
+    } else {
+        CommitError::GitHub(e)
     }
 }
 
@@ -313,6 +313,9 @@ impl Repo<'_> {
             .await;
         match moved {
             Ok(_) => Ok(()),
+            Err(e) if is_undefined_field(&e) => {
+                self.move_branch_rest(branch, from, to, temporary).await
+            }
             // GitHub documents no error class for a `beforeOid` that did not match, so look:
             // if the branch is no longer where it was read, another run moved it first.
             Err(e @ GitHubError::GraphQl { .. }) => {
@@ -324,6 +327,59 @@ impl Repo<'_> {
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// [`Repo::move_branch`] on a server without `updateRefs` (an older GitHub Enterprise
+    /// Server). REST has no compare-and-swap for a forced update, so the branch is checked just
+    /// before it is moved: a concurrent run in the instant between could still be overwritten,
+    /// which `updateRefs` rules out where it exists.
+    async fn move_branch_rest(
+        &self,
+        branch: &str,
+        from: Option<&str>,
+        to: &str,
+        temporary: Option<&str>,
+    ) -> Result<(), CommitError> {
+        let what = format!("moving {} branch `{branch}`", self.slug());
+        if self.branch_oid(branch).await?.as_deref() != from {
+            return Err(CommitError::Stale);
+        }
+        let moved = match from {
+            Some(_) => {
+                self.gh
+                    .rest::<Value>(
+                        &what,
+                        Method::PATCH,
+                        &format!("{}/git/refs/heads/{}", self.rest_base(), encode_ref(branch)),
+                        Some(&json!({ "sha": to, "force": true })),
+                        Resend::Safe,
+                    )
+                    .await
+            }
+            None => {
+                self.gh
+                    .rest::<Value>(
+                        &what,
+                        Method::POST,
+                        &format!("{}/git/refs", self.rest_base()),
+                        Some(&json!({ "ref": format!("refs/heads/{branch}"), "sha": to })),
+                        Resend::Safe,
+                    )
+                    .await
+            }
+        };
+        match moved {
+            Ok(_) => {}
+            // Created meanwhile by another run.
+            Err(GitHubError::Status { status: 422, .. }) if from.is_none() => {
+                return Err(CommitError::Stale);
+            }
+            Err(e) => return Err(e.into()),
+        }
+        if let Some(temporary) = temporary {
+            self.delete_branch(temporary).await?;
+        }
+        Ok(())
     }
 
     /// Where `branch` points now (`None`: it does not exist).

@@ -399,6 +399,21 @@ fn an_answer_without_the_commit_is_never_a_success_with_empty_outputs() {
     emu.assert_no_violations();
 }
 
+/// An older GitHub Enterprise Server without `createCommitOnBranch`: the REST Git Data path.
+#[test]
+fn without_create_commit_on_branch_the_rest_path_commits() {
+    let emu = example();
+    emu.control(
+        "POST",
+        "/_emulator/schema",
+        json!({ "hide_mutations": ["createCommitOnBranch"] }),
+    );
+    let out = promote(&emu).output().success();
+    assert!(out.all().contains("not signed"), "{}", out.all());
+    assert_eq!(commit_count(&emu, "main"), 2);
+    emu.assert_no_violations();
+}
+
 /// A kustomization that is a symbolic link in the repository is refused, never edited as text.
 #[test]
 fn a_symlinked_kustomization_on_github_is_refused() {

@@ -151,3 +151,25 @@ fn the_same_values_again_leave_the_pull_request_as_it_is() {
     assert_eq!(pull_requests(&emu).len(), 1);
     emu.assert_no_violations();
 }
+
+/// An older GitHub Enterprise Server without `createCommitOnBranch` and `updateRefs`: the commit
+/// goes through the REST Git Data API and the branch moves by REST, the pull request stays open.
+#[test]
+fn an_older_enterprise_server_without_the_mutations_uses_rest() {
+    let emu = example();
+    emu.control(
+        "POST",
+        "/_emulator/schema",
+        serde_json::json!({ "hide_mutations": ["createCommitOnBranch", "updateRefs"] }),
+    );
+    for tag in ["sha-1111111", "sha-2222222"] {
+        pr_run(&emu, "backend,frontend", tag).success();
+    }
+    let prs = pull_requests(&emu);
+    assert_eq!(prs.len(), 1, "{prs:#?}");
+    assert_eq!(prs[0]["state"], "open");
+    assert!(show(&emu, "base/kustomization.yaml").contains("sha-2222222"));
+    let branches = emu.git(&["for-each-ref", "--format=%(refname:short)", "refs/heads"]);
+    assert_eq!(branches.lines().count(), 2, "{branches}");
+    emu.assert_no_violations();
+}
