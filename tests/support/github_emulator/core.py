@@ -221,6 +221,8 @@ class Emulator:
         self.requests: List[Dict[str, Any]] = []
         self.violations: List[Dict[str, Any]] = []
         self.limits = rules.Limits()
+        # Mutations this "server" lacks, as an older GitHub Enterprise Server would.
+        self.hidden_mutations: set = set()
         self.rate_windows = rules.RateWindows()
         self.content = rules.ContentCreation()
         self._ids = 1000

@@ -1146,6 +1146,14 @@ class GraphQLApi:
             return 200, {"errors": [errs]}, op_info
         name, op_type, fields = operation_info(document, operation_name)
         op_info = {"operation_name": name, "operation_type": op_type, "fields": fields}
+        missing = [f for f in fields if op_type == "mutation" and f in self.emu.hidden_mutations]
+        if missing:
+            # graphql-ruby's answer on a server without the field (GitHub Enterprise Server
+            # before the mutation shipped): HTTP 200, `extensions.code: undefinedField`.
+            return 200, {"errors": [{
+                "path": [f"mutation {name or ''}".strip(), f],
+                "extensions": {"code": "undefinedField", "typeName": "Mutation", "fieldName": f},
+                "message": f"Field '{f}' doesn't exist on type 'Mutation'"} for f in missing]}, op_info
         verrors = validate(self.schema, document)
         if verrors:
             self.emu.violation("graphql", method, path, [e.message for e in verrors][:10], graphql=op_info)

@@ -477,6 +477,10 @@ class Handler(BaseHTTPRequestHandler):
                 method_ = body.get("method") or (pr.auto_merge or {}).get("merge_method", "merge")
                 sha = emu.merge_pull(repo, pr, by, method_.lower())
                 self._send(200, {"sha": sha})
+            elif method == "POST" and path == "/_emulator/schema":
+                # An older server (GitHub Enterprise Server) lacking some mutations.
+                emu.hidden_mutations = set(body.get("hide_mutations") or [])
+                self._send(200, {"hide_mutations": sorted(emu.hidden_mutations)})
             elif method == "GET" and path == "/_emulator/limits":
                 self._send(200, emu.limits.as_dict())
             elif method == "POST" and path == "/_emulator/limits":
