@@ -414,6 +414,58 @@ fn without_create_commit_on_branch_the_rest_path_commits() {
     emu.assert_no_violations();
 }
 
+/// Issue 11: GitHub truncates a recursive listing past 100,000 entries or 7 MB, which a large
+/// monorepo passes. The action never lists the repository: it reads each pattern's directory,
+/// so it works however large the repository is. A `**` pattern lists only its own subtree, and
+/// says so clearly when even that is too large.
+#[test]
+fn a_monorepo_past_githubs_listing_limit_is_read_by_directory() {
+    let seed = crate::support::copy_tree(&repo_root().join("examples/flux-gitops-pipeline"));
+    for i in 0..200 {
+        let dir = seed.path().join(format!("apps/other-{i:03}/base"));
+        fs::create_dir_all(&dir).expect("mkdir");
+        fs::write(dir.join("kustomization.yaml"), "resources: []\n").expect("write");
+    }
+    let emu = Emulator::start(seed.path());
+    // The emulator truncates as GitHub does; here already past 50 entries.
+    emu.control("POST", "/_emulator/limits", json!({ "tree_entries": 50 }));
+    promote(&emu).output().success();
+    assert_eq!(commit_count(&emu, "main"), 2);
+    let truncated_listings = emu
+        .requests()
+        .iter()
+        .filter(|r| {
+            r["path"]
+                .as_str()
+                .is_some_and(|p| p.contains("/git/trees/"))
+        })
+        .count();
+    assert_eq!(truncated_listings, 0, "no listing was asked for");
+
+    // `**` lists only its subtree, which is small enough.
+    let out = promote(&emu)
+        .input("tag", "sha-3333333")
+        .input("paths", "apps/sample-saas-app/**")
+        .output()
+        .success();
+    assert!(
+        out.all()
+            .contains("apps/sample-saas-app/overlays/production/kustomization.yaml"),
+        "{}",
+        out.all()
+    );
+    assert_eq!(commit_count(&emu, "main"), 3);
+
+    let out = promote(&emu)
+        .input("tag", "sha-2222222")
+        .input("paths", "apps/**")
+        .output();
+    assert_eq!(out.code(), Some(1), "{}", out.all());
+    assert!(out.all().contains("too many files"), "{}", out.all());
+    assert_eq!(commit_count(&emu, "main"), 3, "nothing written");
+    emu.assert_no_violations();
+}
+
 /// A kustomization that is a symbolic link in the repository is refused, never edited as text.
 #[test]
 fn a_symlinked_kustomization_on_github_is_refused() {
