@@ -1,11 +1,13 @@
 //! A local checkout of the GitOps repository: listing, reading and writing its kustomization
 //! files, never outside its root (symlinks are resolved before that check).
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::fs;
-use std::io;
+use std::io::{self, Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+
+use tempfile::NamedTempFile;
 
 use crate::core::paths::PathPattern;
 
@@ -17,11 +19,28 @@ pub enum CheckoutError {
     Escapes { path: String, target: PathBuf },
     #[error("cannot read `{path}`: {source}")]
     Read { path: String, source: io::Error },
-    #[error("`{path}` is not UTF-8 text")]
-    NotText { path: String },
+    #[error("{path}:{line}:{col}: not UTF-8 text; a kustomization file must be UTF-8")]
+    NotText {
+        path: String,
+        line: usize,
+        col: usize,
+    },
+    #[error("`{path}` is not a regular file")]
+    NotAFile { path: String },
+    #[error(
+        "`{path}` is {mib} MiB, larger than the {max} MiB a kustomization file may be; check \
+         that `paths` selects the right file",
+        mib = format!("{:.1}", *size as f64 / f64::from(1 << 20)),
+        max = MAX_FILE_BYTES >> 20
+    )]
+    TooLarge { path: String, size: u64 },
     #[error("cannot write `{path}`: {source}; nothing was written")]
     Write { path: String, source: io::Error },
 }
+
+/// The largest kustomization file read. Real ones are kilobytes; the bound keeps a stray
+/// multi-megabyte file (or a hostile one) from costing memory and time out of all proportion.
+pub const MAX_FILE_BYTES: u64 = 8 << 20;
 
 pub struct Checkout {
     root: PathBuf,
@@ -44,18 +63,29 @@ impl Checkout {
 
     /// The files below each pattern's literal base, relative to the root with `/` separators.
     /// Symlinked directories are followed while they stay inside the root; `.git` is skipped.
+    /// A symlinked directory that leaves the root fails the listing when a pattern could match
+    /// it or something below it: skipping it would silently leave its kustomizations unedited.
     pub fn list(&self, patterns: &[PathPattern]) -> Result<Vec<String>, CheckoutError> {
         let mut files = Vec::new();
         let mut seen = HashSet::new();
+        let mut escapes = BTreeMap::new();
         for pattern in patterns {
             let base = pattern.base();
             let rel = if base == "." { String::new() } else { base };
             let full = self.root.join(&rel);
             match fs::metadata(&full) {
-                Ok(meta) if meta.is_dir() => self.walk(&rel, &mut files, &mut seen)?,
+                Ok(meta) if meta.is_dir() => {
+                    self.walk(&rel, &mut files, &mut seen, &mut escapes)?;
+                }
                 Ok(_) => files.push(rel),
                 Err(_) => {}
             }
+        }
+        if let Some((path, target)) = escapes
+            .into_iter()
+            .find(|(path, _)| patterns.iter().any(|p| p.may_reach(path)))
+        {
+            return Err(CheckoutError::Escapes { path, target });
         }
         files.sort();
         files.dedup();
@@ -67,6 +97,7 @@ impl Checkout {
         rel: &str,
         files: &mut Vec<String>,
         seen: &mut HashSet<PathBuf>,
+        escapes: &mut BTreeMap<String, PathBuf>,
     ) -> Result<(), CheckoutError> {
         let dir = self.resolve(rel)?;
         if !seen.insert(dir.clone()) {
@@ -89,8 +120,10 @@ impl Checkout {
             };
             // `metadata` follows symlinks: a link to a directory is walked (if inside the root).
             match fs::metadata(entry.path()) {
-                Ok(meta) if meta.is_dir() => match self.walk(&child, files, seen) {
-                    Err(CheckoutError::Escapes { .. }) => {}
+                Ok(meta) if meta.is_dir() => match self.walk(&child, files, seen, escapes) {
+                    Err(CheckoutError::Escapes { path, target }) => {
+                        escapes.insert(path, target);
+                    }
                     other => other?,
                 },
                 Ok(_) => files.push(child),
@@ -120,58 +153,91 @@ impl Checkout {
         }
     }
 
+    /// Reads a regular file of at most [`MAX_FILE_BYTES`] as UTF-8 text. A FIFO or a device
+    /// is refused before it is opened: reading one could block forever or never end.
     pub fn read(&self, rel: &str) -> Result<String, CheckoutError> {
-        let bytes = fs::read(self.resolve(rel)?).map_err(|source| CheckoutError::Read {
+        let read_err = |source| CheckoutError::Read {
             path: rel.to_owned(),
             source,
-        })?;
-        String::from_utf8(bytes).map_err(|_| CheckoutError::NotText {
+        };
+        let path = self.resolve(rel)?;
+        let meta = fs::metadata(&path).map_err(read_err)?;
+        if !meta.is_file() {
+            return Err(CheckoutError::NotAFile {
+                path: rel.to_owned(),
+            });
+        }
+        let too_large = |size| CheckoutError::TooLarge {
             path: rel.to_owned(),
+            size,
+        };
+        if meta.len() > MAX_FILE_BYTES {
+            return Err(too_large(meta.len()));
+        }
+        let mut bytes = Vec::new();
+        fs::File::open(&path)
+            .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes))
+            .map_err(read_err)?;
+        if bytes.len() as u64 > MAX_FILE_BYTES {
+            return Err(too_large(bytes.len() as u64)); // it grew while being read
+        }
+        String::from_utf8(bytes).map_err(|e| {
+            let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+            // Valid up to here, so the lossy view changes nothing before the bad byte.
+            let before = String::from_utf8_lossy(valid);
+            let line = before.matches('\n').count() + 1;
+            let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            CheckoutError::NotText {
+                path: rel.to_owned(),
+                line,
+                col,
+            }
         })
     }
 
     /// Writes every file or none: each new text goes to a temporary file beside its target
     /// first, and only when all are written are they renamed over the originals.
+    ///
+    /// A temporary file gets a fresh random name and is created exclusively (`O_EXCL`), so no
+    /// file or symlink already in the checkout is ever opened for writing (issue 9: a symlink
+    /// committed at a fixed temporary name made the write follow it out of the root). Until it
+    /// is renamed, a temporary file is removed when dropped, on any error.
     pub fn write_all<'a>(
         &self,
         files: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Result<(), CheckoutError> {
-        let mut staged: Vec<(PathBuf, PathBuf, &str)> = Vec::new();
-        let result = (|| {
-            for (rel, text) in files {
-                let target = self.resolve(rel)?;
-                let tmp = target.with_file_name(format!(
-                    ".{}.gitops-promote.tmp",
-                    target
-                        .file_name()
-                        .map(|n| n.to_string_lossy())
-                        .unwrap_or_default()
-                ));
-                let write_err = |source| CheckoutError::Write {
-                    path: rel.to_owned(),
-                    source,
-                };
-                fs::write(&tmp, text).map_err(write_err)?;
-                staged.push((tmp.clone(), target.clone(), rel));
-                let meta = fs::metadata(&target).map_err(write_err)?;
-                fs::set_permissions(&tmp, meta.permissions()).map_err(write_err)?;
-                // A Docker action runs as root on a workspace the runner's user owns: keep the
-                // file's owner, or later steps could not change it. Without root this fails,
-                // and the file was ours anyway.
-                let _ = std::os::unix::fs::chown(&tmp, Some(meta.uid()), Some(meta.gid()));
-            }
-            Ok(())
-        })();
-        if let Err(e) = result {
-            for (tmp, _, _) in &staged {
-                let _ = fs::remove_file(tmp);
-            }
-            return Err(e);
-        }
-        for (tmp, target, rel) in &staged {
-            fs::rename(tmp, target).map_err(|source| CheckoutError::Write {
-                path: (*rel).to_owned(),
+        let mut staged: Vec<(NamedTempFile, PathBuf, &str)> = Vec::new();
+        for (rel, text) in files {
+            let write_err = |source| CheckoutError::Write {
+                path: rel.to_owned(),
                 source,
+            };
+            let target = self.resolve(rel)?;
+            let meta = fs::metadata(&target).map_err(write_err)?;
+            let dir = target.parent().unwrap_or(&self.root);
+            let name = target
+                .file_name()
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default();
+            let mut tmp = tempfile::Builder::new()
+                .prefix(&format!(".{name}."))
+                .suffix(".gitops-promote.tmp")
+                .tempfile_in(dir)
+                .map_err(write_err)?;
+            tmp.write_all(text.as_bytes()).map_err(write_err)?;
+            let file = tmp.as_file();
+            file.set_permissions(meta.permissions())
+                .map_err(write_err)?;
+            // A Docker action runs as root on a workspace the runner's user owns: keep the
+            // file's owner, or later steps could not change it. Without root this fails, and
+            // the file was ours anyway.
+            let _ = std::os::unix::fs::fchown(file, Some(meta.uid()), Some(meta.gid()));
+            staged.push((tmp, target, rel));
+        }
+        for (tmp, target, rel) in staged {
+            tmp.persist(&target).map_err(|e| CheckoutError::Write {
+                path: rel.to_owned(),
+                source: e.error,
             })?;
         }
         Ok(())

@@ -57,6 +57,25 @@ impl PathPattern {
         &self.text
     }
 
+    /// Whether this pattern could select `dir` (a directory, relative to the root) or anything
+    /// below it: each of `dir`'s components matches the pattern's component at the same depth,
+    /// or the pattern reaches any depth (`**`) before running out.
+    pub fn may_reach(&self, dir: &str) -> bool {
+        let pattern: Vec<&str> = self.text.split('/').collect();
+        for (i, part) in dir.split('/').enumerate() {
+            let Some(p) = pattern.get(i) else {
+                return false;
+            };
+            if *p == "**" {
+                return true;
+            }
+            if !Pattern::new(p).is_ok_and(|p| p.matches_with(part, MATCH)) {
+                return false;
+            }
+        }
+        true
+    }
+
     /// The directory below which every match lies: the components before the first glob.
     pub fn base(&self) -> String {
         let literal: Vec<&str> = self
@@ -209,6 +228,29 @@ mod tests {
         let mut files = listing();
         files.push("apps/web/base/kustomization.yml".into());
         assert!(select(&patterns(&["apps/web/base"]), &files).is_err());
+    }
+
+    #[test]
+    fn a_pattern_reaches_the_directories_it_could_select_from() {
+        let p = PathPattern::parse("apps/*/overlays/*").expect("ok");
+        for dir in [
+            "apps",
+            "apps/web",
+            "apps/web/overlays",
+            "apps/web/overlays/prod",
+        ] {
+            assert!(p.may_reach(dir), "{dir}");
+        }
+        for dir in ["other", "apps/web/base", "apps/web/overlays/prod/extra"] {
+            assert!(!p.may_reach(dir), "{dir}");
+        }
+        let deep = PathPattern::parse("apps/**/kustomization.yaml").expect("ok");
+        assert!(deep.may_reach("apps/a/b/c"));
+        assert!(!deep.may_reach("other/a"));
+        let literal = PathPattern::parse("apps/web/base").expect("ok");
+        assert!(literal.may_reach("apps/web/base"));
+        assert!(!literal.may_reach("apps/web/base/vendor"));
+        assert!(!PathPattern::parse(".").expect("ok").may_reach("apps"));
     }
 
     #[test]
