@@ -145,20 +145,31 @@ pub struct ImageEntry {
 }
 
 /// Lists the top-level `images:` entries without changing anything: what a run will make the
-/// cluster pull, to verify before any edit.
+/// cluster pull, to verify before any edit. A file the editor would refuse for its shape (the
+/// top level, `images` or an entry of the wrong kind) is refused here too, by place, rather than
+/// read as having no entries (issue 9).
 pub fn image_entries(text: &str) -> Result<Vec<ImageEntry>, EditError> {
     let body = text.strip_prefix(UTF8_BOM).unwrap_or(text);
     let Some(root) = read_document(body)? else {
         return Ok(Vec::new());
     };
-    let Some((_, images)) = root.get("images")? else {
+    if root.is_null() {
         return Ok(Vec::new());
-    };
-    let Kind::Seq(items) = &images.kind else {
+    }
+    let Some((_, items)) = image_list(&root)? else {
         return Ok(Vec::new());
     };
     let mut entries = Vec::new();
-    for item in items {
+    for entry in items {
+        let item = match &entry.kind {
+            Kind::Map { .. } => entry,
+            // Listed by the name of its anchor; the editor refuses to edit it, by place.
+            Kind::Alias(id) => match find_anchor(&root, *id) {
+                Some(aliased) if matches!(aliased.kind, Kind::Map { .. }) => aliased,
+                _ => continue,
+            },
+            _ => return Err(entry.unsupported("an `images` entry is not a mapping")),
+        };
         let Some((key, name)) = item.get("name")? else {
             continue;
         };
@@ -398,6 +409,25 @@ struct Splice {
     text: String,
 }
 
+/// The top-level `images` list and its entries; `None` when there is none (or it is null).
+fn image_list<'n>(root: &'n Node<'_>) -> Result<Option<(&'n Node<'n>, &'n [Node<'n>])>, EditError> {
+    if !matches!(root.kind, Kind::Map { .. }) {
+        return Err(
+            root.unsupported("the top level is not a mapping, so this is not a kustomization")
+        );
+    }
+    let Some((images_key, images)) = root.get("images")? else {
+        return Ok(None);
+    };
+    match &images.kind {
+        Kind::Seq(items) => Ok(Some((images, items))),
+        _ if images.is_null() => Ok(None),
+        Kind::Alias(_) => Err(images
+            .unsupported("`images` is an alias; the editor will not guess where its entries live")),
+        _ => Err(images_key.unsupported("`images` is not a list")),
+    }
+}
+
 fn plan(
     body: &str,
     root: &Node,
@@ -408,23 +438,8 @@ fn plan(
     if root.is_null() {
         return Ok((splices, updates));
     }
-    if !matches!(root.kind, Kind::Map { .. }) {
-        return Err(
-            root.unsupported("the top level is not a mapping, so this is not a kustomization")
-        );
-    }
-    let Some((images_key, images)) = root.get("images")? else {
+    let Some((images, entries)) = image_list(root)? else {
         return Ok((splices, updates));
-    };
-    let entries = match &images.kind {
-        Kind::Seq(items) => items,
-        _ if images.is_null() => return Ok((splices, updates)),
-        Kind::Alias(_) => {
-            return Err(images.unsupported(
-                "`images` is an alias; the editor will not guess where its entries live",
-            ));
-        }
-        _ => return Err(images_key.unsupported("`images` is not a list")),
     };
     for entry in entries {
         let Some(target) = match_entry(root, entry, targets)? else {
@@ -603,6 +618,17 @@ fn editable(value: &Node, key: &str) -> Result<Option<String>, EditError> {
     }
     if value.tagged {
         return Err(value.unsupported(format!("`{key}` has an explicit YAML tag (!)")));
+    }
+    if let Kind::Scalar {
+        style: ScalarStyle::Literal | ScalarStyle::Folded,
+        ..
+    } = value.kind
+    {
+        // A block scalar's value ends in a line break (unless chomped), which no tag has; and
+        // its bytes run to the next key's line. Issue 9: the splice ate that line break.
+        return Err(value.unsupported(format!(
+            "`{key}` is a block scalar (| or >); write it on one line, e.g. `{key}: v1`"
+        )));
     }
     match &value.kind {
         _ if value.is_null() => Ok(None),
