@@ -49,10 +49,29 @@ impl ImageSpec {
             Some((name, repo)) => (name.trim(), Some(repo.trim())),
             None => (s.trim(), None),
         };
+        if name.is_empty() && repository.is_some() {
+            return Err(format!(
+                "`{s}` has no image name before `=`; write `name=ecr-repository`"
+            ));
+        }
         if !is_reference_name(name) {
             return Err(format!(
                 "`{name}` is not a valid image name: lowercase path components of a-z, 0-9 and \
                  `.`, `_`, `-` separators, joined by `/`, optionally after a registry host"
+            ));
+        }
+        if repository == Some("") {
+            return Err(format!(
+                "`{s}` maps `{name}` to no repository: give `{name}` alone, or \
+                 `{name}=ecr-repository`"
+            ));
+        }
+        if let Some((host, path)) = repository.and_then(|r| r.split_once('/'))
+            && is_ecr_host(host)
+        {
+            return Err(format!(
+                "`{s}` maps `{name}` to an image URI; give the repository name after the \
+                 registry instead: `{name}={path}`"
             ));
         }
         if let Some(repo) = repository
@@ -68,6 +87,14 @@ impl ImageSpec {
             repository: repository.map(str::to_owned),
         })
     }
+}
+
+/// Whether a reference names its registry (`ghcr.io/org/app`, `localhost:5000/app`), as Docker
+/// decides: its first of several components looks like a host.
+pub fn has_registry_host(reference: &str) -> bool {
+    reference
+        .split_once('/')
+        .is_some_and(|(first, _)| is_domain(first))
 }
 
 /// Docker's reference grammar for the name part: `[domain[:port]/]component(/component)*`.
@@ -98,6 +125,13 @@ fn is_domain(s: &str) -> bool {
         });
     let port_ok = port.is_none_or(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
     looks_like_host && host_ok && port_ok
+}
+
+/// `<account>.dkr.ecr...`: the registry part of an ECR image URI.
+fn is_ecr_host(host: &str) -> bool {
+    host.split_once(".dkr.ecr").is_some_and(|(account, _)| {
+        account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())
+    })
 }
 
 /// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`
@@ -188,6 +222,21 @@ mod tests {
     }
 
     #[test]
+    fn a_registry_host_is_what_docker_takes_for_one() {
+        for named in [
+            "ghcr.io/org/app",
+            "localhost:5000/app",
+            "localhost/app",
+            "docker.io/nginx",
+        ] {
+            assert!(has_registry_host(named), "{named}");
+        }
+        for bare in ["backend", "team/backend", "library/nginx", "a_b/c"] {
+            assert!(!has_registry_host(bare), "{bare}");
+        }
+    }
+
+    #[test]
     fn an_ecr_repository_may_follow_the_name() {
         let spec = ImageSpec::parse("backend = team/backend").expect("valid");
         assert_eq!(spec.name, "backend");
@@ -195,5 +244,17 @@ mod tests {
         assert!(ImageSpec::parse("backend=Team").is_err());
         assert!(ImageSpec::parse("backend=a").is_err());
         assert!(ImageSpec::parse("backend=a//b").is_err());
+    }
+
+    #[test]
+    fn a_mapping_without_one_side_or_with_a_uri_says_what_to_write() {
+        let err = ImageSpec::parse("backend=").expect_err("no repository");
+        assert!(err.contains("maps `backend` to no repository"), "{err}");
+        let err = ImageSpec::parse("=team/backend").expect_err("no name");
+        assert!(err.contains("no image name before `=`"), "{err}");
+        let err =
+            ImageSpec::parse("backend=123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/backend")
+                .expect_err("a URI");
+        assert!(err.contains("`backend=team/backend`"), "{err}");
     }
 }

@@ -6,6 +6,8 @@
 
 use std::collections::BTreeMap;
 
+use super::image::has_registry_host;
+
 /// An image in a registry: what the patched files will make the cluster pull.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct EcrImage {
@@ -90,34 +92,35 @@ pub enum PullError {
     },
 }
 
-/// The ECR image `entry` makes the cluster pull.
+/// The ECR image `entry` makes the cluster pull: its `newName`, or without one its name. A bare
+/// name (no registry host) is the configured repository, or the name, in the default registry;
+/// a reference in another registry is none ECR can vouch for.
 pub fn ecr_image(entry: &Entry<'_>, default: DefaultRegistry<'_>) -> Result<EcrImage, PullError> {
-    match (entry.new_name, entry.mapped) {
-        (Some(new_name), mapped) => {
-            let Some(uri) = EcrImage::from_uri(new_name) else {
-                return Err(PullError::NotEcr {
-                    image: entry.image.to_owned(),
-                    file: entry.file.to_owned(),
-                    line: entry.line,
-                    new_name: new_name.to_owned(),
-                });
-            };
-            match mapped {
-                Some(repo) if repo != uri.repository => Err(PullError::Disagrees {
-                    image: entry.image.to_owned(),
-                    mapped: repo.to_owned(),
-                    file: entry.file.to_owned(),
-                    line: entry.line,
-                    new_name: new_name.to_owned(),
-                }),
-                _ => Ok(uri),
-            }
-        }
-        (None, mapped) => Ok(EcrImage {
+    if entry.new_name.is_none() && !has_registry_host(entry.image) {
+        return Ok(EcrImage {
             registry_id: default.registry_id.map(str::to_owned),
             region: default.region.to_owned(),
-            repository: mapped.unwrap_or(entry.image).to_owned(),
+            repository: entry.mapped.unwrap_or(entry.image).to_owned(),
+        });
+    }
+    let pulled = entry.new_name.unwrap_or(entry.image);
+    let Some(uri) = EcrImage::from_uri(pulled) else {
+        return Err(PullError::NotEcr {
+            image: entry.image.to_owned(),
+            file: entry.file.to_owned(),
+            line: entry.line,
+            new_name: pulled.to_owned(),
+        });
+    };
+    match entry.mapped {
+        Some(repo) if repo != uri.repository => Err(PullError::Disagrees {
+            image: entry.image.to_owned(),
+            mapped: repo.to_owned(),
+            file: entry.file.to_owned(),
+            line: entry.line,
+            new_name: pulled.to_owned(),
         }),
+        _ => Ok(uri),
     }
 }
 
@@ -198,6 +201,25 @@ mod tests {
             let text = err.to_string();
             assert!(text.contains(other) && text.contains(":23:"), "{text}");
         }
+    }
+
+    /// Issue 9: without newName, an entry whose name is in another registry was checked as an
+    /// ECR repository of that name, and one whose name is an ECR URI as a repository named by
+    /// the whole URI.
+    #[test]
+    fn without_new_name_a_name_with_a_registry_is_what_the_cluster_pulls() {
+        let named = |image| Entry {
+            image,
+            ..entry(None, None)
+        };
+        let err = ecr_image(&named("ghcr.io/org/backend"), DEFAULT).expect_err("not ECR");
+        assert!(matches!(err, PullError::NotEcr { .. }), "{err:?}");
+        assert!(err.to_string().contains("`ghcr.io/org/backend`"), "{err}");
+        let uri = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/backend";
+        let image = ecr_image(&named(uri), DEFAULT).expect("ECR");
+        assert_eq!(image.repository, "team/backend");
+        assert_eq!(image.region, "eu-west-1");
+        assert_eq!(image.registry_id.as_deref(), Some("123456789012"));
     }
 
     #[test]
