@@ -1032,9 +1032,12 @@ mod tests {
         );
     }
 
+    /// Sets one runner variable.
+    type Setter = fn(&mut RunnerEnv, String);
+
     #[test]
     fn malformed_runner_variables_are_named() {
-        let cases: [(&str, fn(&mut RunnerEnv, String)); 3] = [
+        let cases: [(&str, Setter); 3] = [
             ("GITHUB_SHA", |e, v| e.github_sha = Some(v)),
             ("GITHUB_REPOSITORY", |e, v| e.github_repository = Some(v)),
             ("GITHUB_RUN_ID", |e, v| e.github_run_id = Some(v)),
@@ -1069,7 +1072,7 @@ mod tests {
         r.gitops_path = None;
         r.gitops_repo = Some("acme/flux-gitops-pipeline".into());
         r.gitops_repo_token = Some("t0ken".into());
-        let cases: [(&str, fn(&mut RunnerEnv, String)); 3] = [
+        let cases: [(&str, Setter); 3] = [
             ("GITHUB_API_URL", |e, v| e.github_api_url = Some(v)),
             ("GITHUB_GRAPHQL_URL", |e, v| e.github_graphql_url = Some(v)),
             ("GITHUB_SERVER_URL", |e, v| e.github_server_url = Some(v)),
