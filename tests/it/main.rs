@@ -7,4 +7,5 @@ mod cli;
 mod example;
 mod github;
 mod golden;
+mod hostile;
 mod support;

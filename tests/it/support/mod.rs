@@ -90,6 +90,11 @@ impl Run {
         self
     }
 
+    /// The command as configured, to run it another way (under limits, with a deadline).
+    pub fn into_command(self) -> Command {
+        self.cmd
+    }
+
     pub fn output(mut self) -> Result {
         let out = self.cmd.output().expect("the binary runs");
         Result(out)
