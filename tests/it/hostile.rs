@@ -903,9 +903,24 @@ fn hostile_yaml() {
                 big.extend(b"# padding\n".repeat(5 * 1024 * 1024));
                 big
             })
-            .file_error(&[&format!("`{BASE}` is 50.0 MiB, larger than the 8 MiB")]),
+            .file_error(&[&format!("`{BASE}` is 50.0 MiB, larger than the 1 MiB")]),
         // Each deep case is refused where the nesting passes the limit: the parser's own (256
         // flow levels, from column 4) or the editor's (128 levels).
+        case("YAML one byte over 1 MiB")
+            .base({
+                let mut big = ENTRY.as_bytes().to_vec();
+                big.resize((1 << 20) + 1, b'\n');
+                big
+            })
+            .file_error(&[&format!("`{BASE}` is 1.0 MiB, larger than the 1 MiB")]),
+        case("YAML of a 1 MiB comment, at the limit")
+            .base({
+                let mut big = format!("{ENTRY}# ").into_bytes();
+                big.resize((1 << 20) - 1, b'x');
+                big.push(b'\n');
+                big
+            })
+            .succeeds(&[], holds(BASE, "    newTag: v2\n")),
         case("YAML nested 10,000 deep in flow sequences")
             .base(nested("[", "]"))
             .base_error_at(4, 259, &["invalid YAML: recursion limit exceeded"]),
@@ -980,9 +995,6 @@ fn hostile_yaml() {
                 "images:\n{many}  - name: backend\n    newTag: v1\n"
             ))
             .succeeds(&[], holds(BASE, "  - name: backend\n    newTag: v2\n")),
-        case("YAML of a 1 MB comment line")
-            .base(format!("# {}\n{ENTRY}", "x".repeat(1 << 20)))
-            .succeeds(&[], holds(BASE, "    newTag: v2\n")),
         // Files the other patterns select still count: the overlays name backend.
         case("YAML empty")
             .input("paths", "")
