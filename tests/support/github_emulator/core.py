@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import datetime as _dt
+import hashlib
 import json
 import os
 import re
@@ -49,6 +50,14 @@ def tz_of_iso(s: str) -> str:
         return "+0000"
     m = re.search(r"([+-])(\d\d):?(\d\d)$", s)
     return f"{m.group(1)}{m.group(2)}{m.group(3)}" if m else "+0000"
+
+
+def token_id(token: Optional[str]) -> Optional[str]:
+    """What the request log and violations record of the token a request carried: a short hash,
+    never the token itself. Tests sharing one emulator filter by it (``?token=``)."""
+    if not token:
+        return None
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()[:16]
 
 
 def node_id(kind: str, payload: str) -> str:
@@ -199,6 +208,8 @@ class Fault:
     # "hang": accept, never answer (until the client gives up, or `delay_ms` if set);
     # "reset": close the connection with a TCP RST. With `lose_response`, after serving.
     connection: Optional[str] = None
+    # Fire only for requests carrying this token (tests sharing one emulator scope faults so).
+    token: Optional[str] = None
     seen: int = 0
     fired: int = 0
 
@@ -208,6 +219,8 @@ class Emulator:
         self.state_dir = os.path.abspath(state_dir)
         os.makedirs(self.state_dir, exist_ok=True)
         self.lock = threading.RLock()
+        # The request being served on this thread: violations are recorded with its token_id.
+        self.scope = threading.local()
         self.started_at = time.time()
         self.strict_users = False
         self._reset_memory()
@@ -791,7 +804,8 @@ class Emulator:
             for k, v in preset.items():
                 spec.setdefault(k, v)
         allowed = {"method", "path_regex", "body_regex", "graphql_field", "status", "headers", "body", "delay_ms",
-                   "nth", "count", "commit", "kind", "lose_response", "reset_in", "connection"}
+                   "nth", "count", "commit", "kind", "lose_response", "reset_in", "connection",
+                   "token"}
         unknown = set(spec) - allowed
         if unknown:
             raise ValueError(f"unknown fault fields {sorted(unknown)}")
@@ -806,11 +820,14 @@ class Emulator:
             self.faults.append(f)
         return f
 
-    def match_faults(self, method: str, path: str, body_text: str, graphql_fields: List[str]) -> List[Fault]:
-        """Faults firing for this request (counters updated)."""
+    def match_faults(self, method: str, path: str, body_text: str, graphql_fields: List[str],
+                     token: Optional[str] = None) -> List[Fault]:
+        """Faults firing for this request (counters updated); `token` is the one it carried."""
         fired = []
         with self.lock:
             for f in self.faults:
+                if f.token is not None and f.token != token:
+                    continue
                 if f.method not in ("*", "", None) and f.method.upper() != method.upper():
                     continue
                 if not re.search(f.path_regex, path):
@@ -835,8 +852,10 @@ class Emulator:
 
     def violation(self, kind: str, method: str, path: str, problems: List[str], **extra: Any) -> None:
         with self.lock:
+            scoped = getattr(self.scope, "token_id", None)
             self.violations.append({"kind": kind, "method": method, "path": path, "problems": problems,
-                                    "time": iso(time.time()), **extra})
+                                    "time": iso(time.time()), **({"token_id": scoped} if scoped else {}),
+                                    **extra})
 
     def rate_limit_tick(self, login: str, resource: str, count: bool = True) -> Tuple[int, int, int, bool]:
         """(limit, remaining, reset, exceeded) of the primary rate limit (behaviours.RateWindows)."""

@@ -20,7 +20,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from . import behaviours as rules
 from . import contracts, rest
-from .core import ApiError, Emulator, iso
+from .core import ApiError, Emulator, iso, token_id
 from .graphql_api import GraphQLApi, load_schema
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -150,6 +150,10 @@ class Handler(BaseHTTPRequestHandler):
             return
         host = self.headers.get("host") or f"{self.server.server_address[0]}:{self.server.server_address[1]}"
         web = f"http://{host}"
+        # The token sent, known or not: faults, the log and violations are scoped by it.
+        sent = re.match(r"^(?:bearer|token)\s+(\S+)\s*$", self.headers.get("authorization", ""), re.I)
+        sent_token = sent.group(1) if sent else None
+        app.emu.scope.token_id = token_id(sent_token)
         if raw_path.startswith("/_emulator/") or raw_path == "/_emulator":
             self._control(raw_path, query, body_bytes)
             return
@@ -162,6 +166,8 @@ class Handler(BaseHTTPRequestHandler):
         entry: Dict[str, Any] = {"seq": app.emu.next_seq(), "time": iso(started), "method": self.command,
                                  "path": raw_path, "query": parsed.query, "api": "graphql" if is_graphql else "rest",
                                  "request_id": req_id}
+        if sent_token:
+            entry["token_id"] = token_id(sent_token)
         body_text = body_bytes.decode("utf-8", "replace")
         if body_bytes:
             # keep what the client sent, so tests can assert on it
@@ -185,7 +191,7 @@ class Handler(BaseHTTPRequestHandler):
         # ---- fault injection (before auth: a 502 comes from the edge)
         injected = None
         self._lost_connection = None
-        for fault in app.emu.match_faults(self.command, raw_path, body_text, gql_fields):
+        for fault in app.emu.match_faults(self.command, raw_path, body_text, gql_fields, sent_token):
             if fault.connection:
                 # a dead connection, before or (lose_response) after serving
                 if fault.lose_response:
@@ -511,15 +517,17 @@ class Handler(BaseHTTPRequestHandler):
                 self._send(200, emu.statuses.snapshot())
             elif method == "GET" and path == "/_emulator/requests":
                 since = int((query.get("since") or ["0"])[-1])
+                scope = _token_scope(query)
                 with emu.lock:
-                    self._send(200, [e for e in emu.requests if e["seq"] > since])
+                    self._send(200, [e for e in emu.requests if e["seq"] > since and scope(e)])
             elif method == "DELETE" and path == "/_emulator/requests":
                 with emu.lock:
                     emu.requests.clear()
                 self._send(204, None)
             elif method == "GET" and path == "/_emulator/violations":
+                scope = _token_scope(query)
                 with emu.lock:
-                    self._send(200, list(emu.violations))
+                    self._send(200, [v for v in emu.violations if scope(v)])
             elif method == "DELETE" and path == "/_emulator/violations":
                 with emu.lock:
                     emu.violations.clear()
@@ -558,6 +566,14 @@ class Handler(BaseHTTPRequestHandler):
                        "head_sha": emu.pull_head_oid(repo, p), "closed_reason": p.closed_reason}
                       for p in list(repo.pulls.values())],
         }
+
+
+def _token_scope(query: Dict[str, List[str]]):
+    """`?token=T`: only what requests carrying T did (tests sharing one emulator)."""
+    if "token" not in query:
+        return lambda _entry: True
+    wanted = token_id(query["token"][-1])
+    return lambda entry: entry.get("token_id") == wanted
 
 
 def _fault_headers(fault) -> Dict[str, str]:
