@@ -24,7 +24,8 @@ fn gitops() -> tempfile::TempDir {
     dir
 }
 
-/// A run on GitHub: role assumed through OIDC, nothing else but the endpoint.
+/// A run on GitHub: role assumed through OIDC (a role in the test's own account), nothing else
+/// but the endpoint.
 fn on_github(moto: &Moto, oidc: &OidcIssuer, tree: &std::path::Path) -> Run {
     Run::actions()
         .env("AWS_ENDPOINT_URL", &moto.endpoint)
@@ -37,7 +38,7 @@ fn on_github(moto: &Moto, oidc: &OidcIssuer, tree: &std::path::Path) -> Run {
             "images",
             "backend=sample-saas-app/backend,frontend=sample-saas-app/frontend",
         )
-        .input("aws_role_arn", ROLE)
+        .input("aws_role_arn", moto.role("gitops-promote"))
         .input("tag", TAG)
 }
 
@@ -73,7 +74,7 @@ fn assert_no_secret(output: &str, secrets: &[&str]) {
 
 #[test]
 fn all_images_present_patches_the_files_with_their_digests() {
-    let (moto, oidc, tree) = (Moto::start(), OidcIssuer::start(), gitops());
+    let (moto, oidc, tree) = (Moto::fresh_account(), OidcIssuer::start(), gitops());
     let backend = moto.push(REGION, None, "sample-saas-app/backend", TAG);
     let frontend = moto.push(REGION, None, "sample-saas-app/frontend", TAG);
     let out = on_github(&moto, &oidc, tree.path())
@@ -114,7 +115,7 @@ fn all_images_present_patches_the_files_with_their_digests() {
 
 #[test]
 fn every_missing_image_is_reported_together_and_nothing_is_written() {
-    let (moto, oidc, tree) = (Moto::start(), OidcIssuer::start(), gitops());
+    let (moto, oidc, tree) = (Moto::fresh_account(), OidcIssuer::start(), gitops());
     moto.push(REGION, None, "sample-saas-app/backend", "sha-other00");
     let before = snapshot(tree.path());
     let out = on_github(&moto, &oidc, tree.path())
@@ -143,7 +144,7 @@ fn every_missing_image_is_reported_together_and_nothing_is_written() {
 
 #[test]
 fn one_missing_image_fails_the_run_and_names_it() {
-    let (moto, oidc, tree) = (Moto::start(), OidcIssuer::start(), gitops());
+    let (moto, oidc, tree) = (Moto::fresh_account(), OidcIssuer::start(), gitops());
     moto.push(REGION, None, "sample-saas-app/backend", TAG);
     moto.push(REGION, None, "sample-saas-app/frontend", "sha-0000000");
     let before = snapshot(tree.path());
@@ -161,7 +162,7 @@ fn one_missing_image_fails_the_run_and_names_it() {
 
 #[test]
 fn an_image_in_another_region_is_not_found_in_the_configured_one() {
-    let (moto, oidc, tree) = (Moto::start(), OidcIssuer::start(), gitops());
+    let (moto, oidc, tree) = (Moto::fresh_account(), OidcIssuer::start(), gitops());
     moto.push("eu-west-1", None, "sample-saas-app/backend", TAG);
     moto.push("eu-west-1", None, "sample-saas-app/frontend", TAG);
     let out = on_github(&moto, &oidc, tree.path()).output();
@@ -238,16 +239,13 @@ fn a_role_without_oidc_variables_says_what_to_grant() {
 
 #[test]
 fn a_cross_account_registry_is_named_by_ecr_registry_id() {
-    let (moto, oidc, tree) = (Moto::start(), OidcIssuer::start(), gitops());
-    let other = "arn:aws:iam::111122223333:role/pusher";
-    moto.push(REGION, Some(other), "sample-saas-app/backend", TAG);
-    moto.push(REGION, Some(other), "sample-saas-app/frontend", TAG);
+    let (moto, oidc, tree) = (Moto::fresh_account(), OidcIssuer::start(), gitops());
+    let other = Moto::fresh_account();
+    other.push(REGION, None, "sample-saas-app/backend", TAG);
+    other.push(REGION, None, "sample-saas-app/frontend", TAG);
     let out = on_github(&moto, &oidc, tree.path())
-        .input(
-            "aws_role_arn",
-            "arn:aws:iam::111122223333:role/gitops-promote",
-        )
-        .input("ecr_registry_id", "111122223333")
+        .input("aws_role_arn", other.role("gitops-promote"))
+        .input("ecr_registry_id", other.account_id())
         .output();
     assert_eq!(out.code(), Some(0), "{}", out.all());
     let without = on_github(&moto, &oidc, gitops().path()).output();
@@ -261,7 +259,7 @@ fn a_cross_account_registry_is_named_by_ecr_registry_id() {
 
 #[test]
 fn transient_sts_failures_are_retried_and_then_succeed() {
-    let (moto, oidc, tree) = (Moto::start(), OidcIssuer::start(), gitops());
+    let (moto, oidc, tree) = (Moto::fresh_account(), OidcIssuer::start(), gitops());
     moto.push(REGION, None, "sample-saas-app/backend", TAG);
     moto.push(REGION, None, "sample-saas-app/frontend", TAG);
     let proxy = FaultProxy::start(
@@ -291,7 +289,7 @@ fn transient_sts_failures_are_retried_and_then_succeed() {
 
 #[test]
 fn access_denied_fails_at_once_with_a_trust_policy_hint() {
-    let (moto, oidc, tree) = (Moto::start(), OidcIssuer::start(), gitops());
+    let (moto, oidc, tree) = (Moto::fresh_account(), OidcIssuer::start(), gitops());
     let denied = Injected::sts(
         403,
         "AccessDenied",

@@ -5,7 +5,7 @@ use std::process::Command;
 use serde_norway::Value;
 
 use crate::support::aws::{Moto, OIDC_REQUEST_TOKEN, OidcIssuer, REGION};
-use crate::support::github::{Emulator, OWNER, REPO, TOKEN};
+use crate::support::github::Emulator;
 use crate::support::{Run, copy_tree, repo_root, snapshot};
 
 const REGISTRY: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com/sample-saas-app";
@@ -135,7 +135,7 @@ fn the_whole_pipeline_promotes_both_tenants_end_to_end() {
     let (moto, oidc) = (Moto::start(), OidcIssuer::start());
     let backend = moto.push(REGION, None, "sample-saas-app/backend", TAG);
     let frontend = moto.push(REGION, None, "sample-saas-app/frontend", TAG);
-    let emu = Emulator::start(&repo_root().join("examples/flux-gitops-pipeline"));
+    let emu = Emulator::shared(&repo_root().join("examples/flux-gitops-pipeline"));
 
     let out = Run::actions()
         .env("GITHUB_API_URL", &emu.url)
@@ -145,8 +145,8 @@ fn the_whole_pipeline_promotes_both_tenants_end_to_end() {
         .env("AWS_REGION", REGION)
         .env("ACTIONS_ID_TOKEN_REQUEST_URL", &oidc.url)
         .env("ACTIONS_ID_TOKEN_REQUEST_TOKEN", OIDC_REQUEST_TOKEN)
-        .input("gitops_repo", format!("{OWNER}/{REPO}"))
-        .input("gitops_repo_token", TOKEN)
+        .input("gitops_repo", emu.full_name())
+        .input("gitops_repo_token", &emu.token)
         .input("aws_role_arn", "arn:aws:iam::123456789012:role/sample-saas-app-cd")
         .input("images", "backend=sample-saas-app/backend,frontend=sample-saas-app/frontend")
         .input("paths", "apps/sample-saas-app/base\napps/sample-saas-app/overlays/platform\napps/sample-saas-app/overlays/analytics")

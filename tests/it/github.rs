@@ -6,7 +6,7 @@ use std::fs;
 
 use serde_json::{Value, json};
 
-use crate::support::github::{Emulator, OWNER, REPO, TOKEN};
+use crate::support::github::Emulator;
 use crate::support::{Run, repo_root};
 
 const TAG: &str = "sha-1a2b3c4";
@@ -17,8 +17,9 @@ const FILES: [&str; 3] = [
     "apps/sample-saas-app/overlays/platform/kustomization.yaml",
 ];
 
+/// The example GitOps repository, as a repository of the test's own on the shared emulator.
 pub(crate) fn example() -> Emulator {
-    Emulator::start(&repo_root().join("examples/flux-gitops-pipeline"))
+    Emulator::shared(&repo_root().join("examples/flux-gitops-pipeline"))
 }
 
 /// A run on GitHub Actions promoting into the emulated repository.
@@ -28,8 +29,8 @@ pub(crate) fn promote(emu: &Emulator) -> Run {
         .env("GITHUB_GRAPHQL_URL", format!("{}/graphql", emu.url))
         .env("GITHUB_SERVER_URL", "https://github.com")
         .env("GITHUB_RUN_ID", "777")
-        .input("gitops_repo", format!("{OWNER}/{REPO}"))
-        .input("gitops_repo_token", TOKEN)
+        .input("gitops_repo", emu.full_name())
+        .input("gitops_repo_token", &emu.token)
         .input("images", "backend,frontend")
         .input("verify_images", "false")
         .input("tag", TAG)
@@ -96,7 +97,7 @@ fn promotes_three_files_in_one_verified_commit_on_the_branch() {
     assert!(
         !out.all()
             .lines()
-            .any(|l| !l.starts_with("::add-mask::") && l.contains(TOKEN)),
+            .any(|l| !l.starts_with("::add-mask::") && l.contains(&emu.token)),
         "the token leaked"
     );
     // Few round trips: head, tree, files, commit.
@@ -129,7 +130,7 @@ fn twenty_concurrent_runs_all_land_and_none_is_lost() {
         kustomization.push_str(&format!("  - name: img{i:02}\n    newTag: v0\n"));
     }
     fs::write(dir.join("kustomization.yaml"), &kustomization).expect("write");
-    let emu = Emulator::start(seed.path());
+    let emu = Emulator::shared(seed.path());
 
     let runs: Vec<_> = (0..20)
         .map(|i| {
@@ -168,7 +169,7 @@ fn another_writer_between_read_and_write_is_kept_and_the_run_retries() {
     let emu = example();
     emu.fault(json!({
         "method": "POST", "path_regex": "graphql$", "graphql_field": "createCommitOnBranch",
-        "commit": { "repo": format!("{OWNER}/{REPO}"), "branch": "main", "files": { "README.md": "edited by someone else\n" }, "message": "docs: another writer" },
+        "commit": { "repo": emu.full_name(), "branch": "main", "files": { "README.md": "edited by someone else\n" }, "message": "docs: another writer" },
     }));
     promote(&emu).output().success();
     assert_eq!(commit_count(&emu, "main"), 3);
@@ -198,7 +199,7 @@ fn another_writer_that_set_the_same_values_leaves_nothing_to_do() {
     }
     emu.fault(json!({
         "method": "POST", "path_regex": "graphql$", "graphql_field": "createCommitOnBranch",
-        "commit": { "repo": format!("{OWNER}/{REPO}"), "branch": "main", "files": files, "message": "a concurrent promotion" },
+        "commit": { "repo": emu.full_name(), "branch": "main", "files": files, "message": "a concurrent promotion" },
     }));
     let out = promote(&emu).output().success();
     assert!(
@@ -238,7 +239,7 @@ fn a_protected_branch_suggests_a_pull_request() {
     emu.control(
         "POST",
         "/_emulator/protect",
-        json!({ "repo": format!("{OWNER}/{REPO}"), "branch": "main" }),
+        json!({ "repo": emu.full_name(), "branch": "main" }),
     );
     let out = promote(&emu).output();
     assert_eq!(out.code(), Some(1), "{}", out.all());
@@ -250,16 +251,14 @@ fn a_protected_branch_suggests_a_pull_request() {
 #[test]
 fn token_problems_say_what_the_token_needs() {
     let emu = example();
-    emu.control("POST", "/_emulator/tokens", json!({ "token": "ghp_reader", "login": "reader", "repos": { format!("{OWNER}/{REPO}"): "read" } }));
-    emu.control(
-        "POST",
-        "/_emulator/tokens",
-        json!({ "token": "ghp_stranger", "login": "stranger", "repos": {} }),
+    let (reader, stranger) = (
+        emu.add_token("reader", "read"),
+        emu.add_token("stranger", "none"),
     );
     for (token, needle) in [
         ("ghp_unknown", "401"),
-        ("ghp_reader", "contents: write"),
-        ("ghp_stranger", "not visible to this token"),
+        (reader.as_str(), "contents: write"),
+        (stranger.as_str(), "not visible to this token"),
     ] {
         let out = promote(&emu).input("gitops_repo_token", token).output();
         assert_eq!(out.code(), Some(1), "{token}: {}", out.all());
@@ -318,7 +317,7 @@ fn pull_request_mode_opens_one_pull_request_and_updates_it() {
     );
     let state = emu.control(
         "GET",
-        &format!("/_emulator/repos/{OWNER}/{REPO}"),
+        &format!("/_emulator/repos/{}", emu.full_name()),
         Value::Null,
     );
     let prs = state["pulls"].as_array().cloned().unwrap_or_default();
@@ -402,7 +401,8 @@ fn an_answer_without_the_commit_is_never_a_success_with_empty_outputs() {
 /// An older GitHub Enterprise Server without `createCommitOnBranch`: the REST Git Data path.
 #[test]
 fn without_create_commit_on_branch_the_rest_path_commits() {
-    let emu = example();
+    // A private emulator: the schema is the whole server's.
+    let emu = Emulator::start(&repo_root().join("examples/flux-gitops-pipeline"));
     emu.control(
         "POST",
         "/_emulator/schema",
@@ -479,7 +479,7 @@ fn a_symlinked_kustomization_on_github_is_refused() {
     .expect("write");
     std::os::unix::fs::symlink("../../../real.yaml", base.join("kustomization.yaml"))
         .expect("symlink");
-    let emu = Emulator::start(seed.path());
+    let emu = Emulator::shared(seed.path());
     let out = promote(&emu)
         .input("paths", "apps/sample-saas-app/base")
         .output();
@@ -504,7 +504,7 @@ fn a_file_mode_graphql_would_lose_goes_through_rest_and_is_kept() {
     )
     .expect("write");
     fs::set_permissions(&file, fs::Permissions::from_mode(0o755)).expect("chmod");
-    let emu = Emulator::start(seed.path());
+    let emu = Emulator::shared(seed.path());
     promote(&emu)
         .input("paths", "apps/sample-saas-app/base")
         .output()

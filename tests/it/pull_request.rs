@@ -5,14 +5,15 @@
 use serde_json::Value;
 
 use crate::github::{commit_count, example, promote};
-use crate::support::github::{Emulator, OWNER, REPO};
+use crate::support::github::Emulator;
+use crate::support::repo_root;
 
 const BRANCH: &str = "gitops-promote/sample-saas-app";
 
 fn pull_requests(emu: &Emulator) -> Vec<Value> {
     let state = emu.control(
         "GET",
-        &format!("/_emulator/repos/{OWNER}/{REPO}"),
+        &format!("/_emulator/repos/{}", emu.full_name()),
         Value::Null,
     );
     state["pulls"].as_array().cloned().unwrap_or_default()
@@ -127,7 +128,7 @@ fn when_the_base_already_has_the_values_the_pull_request_is_left_alone() {
     emu.control(
         "POST",
         "/_emulator/commit",
-        serde_json::json!({ "repo": format!("{OWNER}/{REPO}"), "branch": "main", "files": files }),
+        serde_json::json!({ "repo": emu.full_name(), "branch": "main", "files": files }),
     );
     let out = pr_run(&emu, "backend,frontend", "sha-1111111").success();
     assert!(out.all().contains("already carries"), "{}", out.all());
@@ -156,7 +157,8 @@ fn the_same_values_again_leave_the_pull_request_as_it_is() {
 /// goes through the REST Git Data API and the branch moves by REST, the pull request stays open.
 #[test]
 fn an_older_enterprise_server_without_the_mutations_uses_rest() {
-    let emu = example();
+    // A private emulator: the schema is the whole server's.
+    let emu = Emulator::start(&repo_root().join("examples/flux-gitops-pipeline"));
     emu.control(
         "POST",
         "/_emulator/schema",

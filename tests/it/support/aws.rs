@@ -1,13 +1,17 @@
-//! AWS stand-ins: a moto server per test (installed into `.venv-test` by the test command) and
-//! a local OIDC issuer answering the runner's token request.
+//! AWS stand-ins: one moto server per test binary (installed into `.venv-test` by the test
+//! command) with an AWS account per test, and a local OIDC issuer answering the runner's token
+//! request.
 
+use std::collections::BTreeSet;
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use super::repo_root;
+use super::stand_in;
 
 /// Static keys moto accepts; the "secret" parts double as values a log must never show.
 pub const ACCESS_KEY_ID: &str = "AKIAIOSFODNN7EXAMPLE";
@@ -15,6 +19,8 @@ pub const SECRET_ACCESS_KEY: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
 pub const OIDC_JWT: &str = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJyZXBvOmV4YW1wbGUtb3JnL3NhbXBsZS1zYWFzLWFwcDpyZWY6cmVmcy9oZWFkcy9tYWluIn0.c2lnbmF0dXJl";
 pub const OIDC_REQUEST_TOKEN: &str = "oidc-request-token-7f3a";
 pub const REGION: &str = "us-east-1";
+/// The account moto gives the static keys, and the one the example's `newName`s name.
+pub const DEFAULT_ACCOUNT: &str = "123456789012";
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -24,37 +30,133 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// A running moto server, killed on drop.
+/// The moto server this test binary shares: started by the first test that asks, stopped when
+/// the binary exits (see `stand_in::spawn`).
+struct Server {
+    endpoint: String,
+    _process: Child,
+}
+
+static SERVER: OnceLock<Server> = OnceLock::new();
+/// Whether a test holds the default account (`Moto::start`), and the signal that it let go.
+static DEFAULT_TAKEN: Mutex<bool> = Mutex::new(false);
+static DEFAULT_FREED: Condvar = Condvar::new();
+/// What was pushed into the default account, emptied before the next test takes it.
+static DEFAULT_PUSHED: Mutex<BTreeSet<(String, String)>> = Mutex::new(BTreeSet::new());
+static NEXT_ACCOUNT: AtomicU64 = AtomicU64::new(1);
+
+fn server() -> &'static Server {
+    SERVER.get_or_init(|| {
+        stand_in::require_installed();
+        let bin = stand_in::venv().join("bin/moto_server");
+        let port = free_port().to_string();
+        let argv: [&OsStr; 5] = [
+            bin.as_ref(),
+            "-H".as_ref(),
+            "127.0.0.1".as_ref(),
+            "-p".as_ref(),
+            port.as_ref(),
+        ];
+        let mut process = stand_in::spawn(&argv, None, Stdio::null(), Stdio::null());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(format!("127.0.0.1:{port}")).is_err() {
+            if Instant::now() > deadline || process.try_wait().ok().flatten().is_some() {
+                stand_in::stop(&mut process);
+                panic!("moto did not start; run ./scripts/test, which installs it");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Server {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            _process: process,
+        }
+    })
+}
+
+/// An AWS account on the moto server the test binary shares. moto keeps ECR state per account,
+/// so a test with an account of its own sees no other test's repositories.
 pub struct Moto {
-    child: Child,
     pub endpoint: String,
+    account: String,
+    _exclusive: Option<Exclusive>,
+}
+
+/// The default account, taken by one test until dropped.
+struct Exclusive;
+
+impl Exclusive {
+    fn take() -> Self {
+        let mut taken = DEFAULT_TAKEN.lock().unwrap_or_else(|e| e.into_inner());
+        while *taken {
+            taken = DEFAULT_FREED.wait(taken).unwrap_or_else(|e| e.into_inner());
+        }
+        *taken = true;
+        Self
+    }
+}
+
+impl Drop for Exclusive {
+    fn drop(&mut self) {
+        *DEFAULT_TAKEN.lock().unwrap_or_else(|e| e.into_inner()) = false;
+        DEFAULT_FREED.notify_one();
+    }
 }
 
 impl Moto {
+    /// The default account (`DEFAULT_ACCOUNT`): the one the static keys (`ACCESS_KEY_ID`) reach
+    /// and the example's image names point at. The test holds it alone until the handle drops
+    /// (other tests wanting it wait), and finds it empty.
     pub fn start() -> Self {
-        let bin = repo_root().join(".venv-test/bin/moto_server");
-        assert!(
-            bin.exists(),
-            "moto is not installed: run ./scripts/test, which installs it into .venv-test"
-        );
-        let port = free_port();
-        let child = Command::new(bin)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("moto starts");
-        let endpoint = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "moto did not start");
-            std::thread::sleep(Duration::from_millis(50));
+        let endpoint = server().endpoint.clone();
+        let moto = Self {
+            endpoint,
+            account: DEFAULT_ACCOUNT.to_owned(),
+            _exclusive: Some(Exclusive::take()),
+        };
+        let pushed = std::mem::take(&mut *DEFAULT_PUSHED.lock().expect("lock"));
+        for (region, repository) in pushed {
+            let client = moto.ecr(&region, None);
+            runtime().block_on(async {
+                let _ = client
+                    .delete_repository()
+                    .repository_name(&repository)
+                    .force(true)
+                    .send()
+                    .await;
+            });
         }
-        Self { child, endpoint }
+        moto
+    }
+
+    /// A fresh account of this test's own, in parallel with every other test. Reach it with a
+    /// role in it (`role`), as the action does through OIDC.
+    pub fn fresh_account() -> Self {
+        let n = NEXT_ACCOUNT.fetch_add(1, Ordering::Relaxed);
+        Self {
+            endpoint: server().endpoint.clone(),
+            account: format!("{:012}", 200_000_000_000 + n),
+            _exclusive: None,
+        }
+    }
+
+    /// The account's id, as `ecr_registry_id` takes it.
+    pub fn account_id(&self) -> &str {
+        &self.account
+    }
+
+    /// The ARN of a role named `name` in this account (moto lets anyone assume any role).
+    pub fn role(&self, name: &str) -> String {
+        format!("arn:aws:iam::{}:role/{name}", self.account)
     }
 
     fn ecr(&self, region: &str, account_role: Option<&str>) -> aws_sdk_ecr::Client {
         let rt = runtime();
+        let seeder = self.role("seeder");
+        let account_role = match account_role {
+            Some(role) => Some(role),
+            None if self.account != DEFAULT_ACCOUNT => Some(seeder.as_str()),
+            None => None,
+        };
         let (key, secret, token) = match account_role {
             // Credentials of another account: assume a role in it first, as moto scopes ECR
             // state by the caller's account.
@@ -108,8 +210,9 @@ impl Moto {
             .await
     }
 
-    /// Creates the repository (if needed) and pushes a single-platform image manifest at `tag`;
-    /// returns its real digest (sha256 of the manifest bytes).
+    /// Creates the repository (if needed) and pushes a single-platform image manifest at `tag`
+    /// into this account (or the account of `account_role`); returns its real digest (sha256 of
+    /// the manifest bytes).
     pub fn push(
         &self,
         region: &str,
@@ -124,6 +227,12 @@ impl Moto {
             tag.len()
         );
         let digest = format!("sha256:{}", sha256_hex(manifest.as_bytes()));
+        if account_role.is_none() && self.account == DEFAULT_ACCOUNT {
+            DEFAULT_PUSHED
+                .lock()
+                .expect("lock")
+                .insert((region.to_owned(), repository.to_owned()));
+        }
         runtime().block_on(async {
             let _ = client
                 .create_repository()
@@ -169,13 +278,6 @@ impl Moto {
                 .expect("put image index");
         });
         digest
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -1,61 +1,205 @@
-//! The GitHub emulator (tests/support/github_emulator, installed by the test command): one per
-//! test, its state in real bare git repositories, every request checked against GitHub's
-//! OpenAPI description and GraphQL schema.
+//! The GitHub emulator (tests/support/github_emulator, installed by the test command): its state
+//! in real bare git repositories, every request checked against GitHub's OpenAPI description and
+//! GraphQL schema.
+//!
+//! `Emulator::shared` gives a test a repository and a token of its own on the one emulator this
+//! test binary shares; `Emulator::start` starts a private emulator for a test that changes the
+//! emulator's global state (see `support/mod.rs`).
 
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::{Value, json};
 
-use super::repo_root;
+use super::{repo_root, stand_in};
 
+/// The repository and token of a private emulator (`Emulator::start`). On the shared one, the
+/// owner is the same and the name and token are made unique per test.
 pub const OWNER: &str = "example-org";
 pub const REPO: &str = "flux-gitops-pipeline";
 pub const TOKEN: &str = "ghp_writer0000000000000000000000000000";
 
+/// Control endpoints that change what every repository sees; a shared emulator refuses them.
+const GLOBAL: &[(&str, &str)] = &[
+    ("POST", "/_emulator/reset"),
+    ("POST", "/_emulator/limits"),
+    ("POST", "/_emulator/schema"),
+    ("POST", "/_emulator/flux"),
+    ("DELETE", "/_emulator/flux"),
+    ("POST", "/_emulator/flux/flush"),
+    ("POST", "/_emulator/flux/receiver"),
+    ("DELETE", "/_emulator/faults"),
+    ("DELETE", "/_emulator/requests"),
+    ("DELETE", "/_emulator/violations"),
+];
+
+/// A repository on an emulator, with a token that can write it.
 pub struct Emulator {
-    child: Child,
     pub url: String,
-    _state: tempfile::TempDir,
+    pub owner: String,
+    pub repo: String,
+    /// Writes the repository; on the shared emulator also the key of this test's faults,
+    /// request log and violations.
+    pub token: String,
+    /// On the shared emulator (faults, requests and violations scoped to `token`).
+    shared: bool,
+    /// A private emulator's process, stopped on drop.
+    process: Option<Child>,
+}
+
+/// The shared emulator: started by the first test that asks, once per test binary, and stopped
+/// when the binary exits (its wrapper sees the pipe close; see `stand_in::spawn`).
+struct Shared {
+    url: String,
+    _process: Child,
+}
+
+static SHARED: OnceLock<Result<Shared, String>> = OnceLock::new();
+static NEXT: AtomicUsize = AtomicUsize::new(1);
+
+/// Starts an emulator process with its state in `state`; returns it and its URL.
+fn launch(state: &Path) -> Result<(Child, String), String> {
+    stand_in::require_installed();
+    let script = repo_root().join("tests/support/github_emulator/run.sh");
+    let argv: [&OsStr; 6] = [
+        "bash".as_ref(),
+        script.as_ref(),
+        "--port".as_ref(),
+        "0".as_ref(),
+        "--state-dir".as_ref(),
+        state.as_ref(),
+    ];
+    let mut child = stand_in::spawn(&argv, Some(state), Stdio::piped(), Stdio::inherit());
+    let mut line = String::new();
+    let _ = BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line);
+    match line.trim().strip_prefix("listening on ") {
+        Some(addr) => Ok((child, format!("http://{addr}"))),
+        None => {
+            stand_in::stop(&mut child);
+            Err(format!(
+                "the GitHub emulator did not start (its error is above); run ./scripts/test, \
+                 which installs it: {line:?}"
+            ))
+        }
+    }
+}
+
+fn shared_url() -> String {
+    let shared = SHARED.get_or_init(|| {
+        let state = tempfile::tempdir().expect("state dir").keep();
+        launch(&state).map(|(process, url)| Shared {
+            url,
+            _process: process,
+        })
+    });
+    match shared {
+        Ok(shared) => shared.url.clone(),
+        Err(e) => panic!("{e}"),
+    }
 }
 
 impl Emulator {
-    /// Starts an emulator with the repository seeded from `seed` and a token that can write it.
-    pub fn start(seed: &Path) -> Self {
-        let script = repo_root().join("tests/support/github_emulator/run.sh");
-        let state = tempfile::tempdir().expect("state dir");
-        let mut child = Command::new("bash")
-            .arg(&script)
-            .args(["--port", "0", "--state-dir"])
-            .arg(state.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("the emulator starts (run ./scripts/test, which installs it)");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("the emulator says where it listens");
-        let addr = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected: {line}"));
+    /// A repository of this test's own, seeded from `seed`, on the emulator the test binary
+    /// shares, with a token (and login) of its own. Faults set through this handle fire only for
+    /// that token, and `requests()` and `assert_no_violations()` see only its requests, so tests
+    /// run in parallel without seeing each other.
+    pub fn shared(seed: &Path) -> Self {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let emulator = Self {
-            child,
-            url: format!("http://{addr}"),
-            _state: state,
+            url: shared_url(),
+            owner: OWNER.to_owned(),
+            repo: format!("{REPO}-{n}"),
+            token: format!("ghp_writer{n:030}"),
+            shared: true,
+            process: None,
         };
-        emulator.control("POST", "/_emulator/repos", json!({
-            "owner": OWNER, "name": REPO, "default_branch": "main", "seed_dir": seed, "collaborators": ["octocat"],
-        }));
-        emulator.control("POST", "/_emulator/tokens", json!({
-            "token": TOKEN, "login": "promoter", "repos": { format!("{OWNER}/{REPO}"): "write" },
-        }));
+        emulator.seed(seed, &format!("promoter-{n}"));
         emulator
     }
 
+    /// A private emulator, for a test that changes global state (`/_emulator/reset`, `/limits`,
+    /// `/schema`, `/flux`, clearing the log): a Python start-up of its own (seconds of CPU), so
+    /// only where `shared` cannot do. The repository is `OWNER/REPO`, the token `TOKEN`.
+    pub fn start(seed: &Path) -> Self {
+        let state = tempfile::tempdir().expect("state dir").keep();
+        let (process, url) = launch(&state).unwrap_or_else(|e| panic!("{e}"));
+        let emulator = Self {
+            url,
+            owner: OWNER.to_owned(),
+            repo: REPO.to_owned(),
+            token: TOKEN.to_owned(),
+            shared: false,
+            process: Some(process),
+        };
+        emulator.seed(seed, "promoter");
+        emulator
+    }
+
+    fn seed(&self, seed: &Path, login: &str) {
+        self.control("POST", "/_emulator/repos", json!({
+            "owner": self.owner, "name": self.repo, "default_branch": "main", "seed_dir": seed, "collaborators": ["octocat"],
+        }));
+        self.control(
+            "POST",
+            "/_emulator/tokens",
+            json!({ "token": self.token, "login": login, "repos": { self.full_name(): "write" } }),
+        );
+    }
+
+    /// `owner/name`, as the `gitops_repo` input takes it.
+    pub fn full_name(&self) -> String {
+        format!("{}/{}", self.owner, self.repo)
+    }
+
+    /// Another token, for a login of its own, with `permission` ("read", "write", ...) on this
+    /// repository, or none at all for "none".
+    pub fn add_token(&self, login: &str, permission: &str) -> String {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let token = format!("ghp_{login}{n:0>width$}", width = 36 - login.len().min(30));
+        let repos = if permission == "none" {
+            json!({})
+        } else {
+            json!({ self.full_name(): permission })
+        };
+        self.control(
+            "POST",
+            "/_emulator/tokens",
+            json!({ "token": token, "login": format!("{login}-{n}"), "repos": repos }),
+        );
+        token
+    }
+
+    /// A control request (`/_emulator/...`). On the shared emulator, faults are scoped to this
+    /// test's token and the request log and violations filtered by it; endpoints that change
+    /// every repository's world are refused there.
+    #[track_caller]
     pub fn control(&self, method: &str, path: &str, body: Value) -> Value {
+        let mut path = path.to_owned();
+        let mut body = body;
+        if self.shared {
+            assert!(
+                !GLOBAL
+                    .iter()
+                    .any(|(m, p)| *m == method && path.split('?').next() == Some(*p)),
+                "{method} {path} changes the emulator for every test sharing it: use \
+                 Emulator::start (a private emulator) for this test"
+            );
+            if method == "POST" && path == "/_emulator/faults" && body.get("token").is_none() {
+                body["token"] = Value::String(self.token.clone());
+            }
+            if method == "GET"
+                && (path.starts_with("/_emulator/requests")
+                    || path.starts_with("/_emulator/violations"))
+                && !path.contains("token=")
+            {
+                let sep = if path.contains('?') { '&' } else { '?' };
+                path = format!("{path}{sep}token={}", self.token);
+            }
+        }
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .build()
@@ -76,7 +220,7 @@ impl Emulator {
     pub fn git_dir(&self) -> PathBuf {
         let v = self.control(
             "GET",
-            &format!("/_emulator/repos/{OWNER}/{REPO}/git-dir"),
+            &format!("/_emulator/repos/{}/git-dir", self.full_name()),
             Value::Null,
         );
         PathBuf::from(v["git_dir"].as_str().expect("git_dir"))
@@ -98,17 +242,21 @@ impl Emulator {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    /// Every contract violation recorded so far; a test ends by asserting there is none.
+    /// Every contract violation recorded so far (on the shared emulator: of requests carrying
+    /// this test's token); a test ends by asserting there is none.
     #[track_caller]
     pub fn assert_no_violations(&self) {
         let v = self.control("GET", "/_emulator/violations", Value::Null);
         assert_eq!(v, json!([]), "contract violations: {v:#}");
     }
 
+    /// Adds a fault (`POST /_emulator/faults`); on the shared emulator it fires only for this
+    /// test's token.
     pub fn fault(&self, fault: Value) {
         self.control("POST", "/_emulator/faults", fault);
     }
 
+    /// The request log (on the shared emulator: requests carrying this test's token).
     pub fn requests(&self) -> Vec<Value> {
         self.control("GET", "/_emulator/requests", Value::Null)
             .as_array()
@@ -119,7 +267,8 @@ impl Emulator {
 
 impl Drop for Emulator {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(process) = &mut self.process {
+            stand_in::stop(process);
+        }
     }
 }

@@ -1,7 +1,37 @@
-//! Test support: running the binary as the runner does, and comparing trees byte for byte.
+//! Test support: running the binary as the runner does, comparing trees byte for byte, and the
+//! stand-ins for GitHub and AWS.
+//!
+//! # Stand-ins
+//!
+//! The Python stand-ins are installed by `./scripts/test` into `.venv-test`. Without them every
+//! test that asks for one fails with one message saying so (`stand_in::require_installed`).
+//!
+//! One GitHub emulator and one moto server serve the whole test binary. Each starts when the
+//! first test asks for it and stops when the binary exits, however it exits: it runs under a
+//! `sh` wrapper that reads the binary's pipe and stops it at end of file (`stand_in::spawn`).
+//! Tests run in parallel on them without seeing each other:
+//!
+//! - `github::Emulator::shared(seed)`: a repository of the test's own (`emu.full_name()`,
+//!   seeded from the directory `seed`) and a token of its own (`emu.token`, for a login of its
+//!   own, so rate limits are its own too). Through the handle, faults (`emu.fault(...)`) fire only
+//!   for requests with that token, and `emu.requests()` and `emu.assert_no_violations()` see only
+//!   those requests. `emu.add_token(login, permission)` makes further tokens for the repository.
+//!   Pass `emu.url`, `emu.full_name()` and `emu.token` to the run; never the constants.
+//! - `github::Emulator::start(seed)`: a private emulator (a Python start-up of its own, seconds of
+//!   CPU) for a test that changes global state: `/_emulator/reset`, `/limits`, `/schema`,
+//!   `/flux`, clearing faults or the log. The shared handle refuses those with a message.
+//!   Its repository is `OWNER/REPO` and its token `TOKEN`, as the constants say.
+//! - `aws::Moto::fresh_account()`: an AWS account of the test's own on the shared moto: push with
+//!   `moto.push(region, None, repository, tag)`, run the action with `moto.role(name)` as
+//!   `aws_role_arn` (and `moto.account_id()` as `ecr_registry_id` where needed).
+//! - `aws::Moto::start()`: the default account (`DEFAULT_ACCOUNT`), which the static keys
+//!   (`ACCESS_KEY_ID`) and the example's image names reach. One test holds it at a time, until
+//!   the handle drops, and finds it empty; prefer `fresh_account` where the test allows.
+//! - `aws::OidcIssuer` and `aws::FaultProxy` are small Rust servers, one per test.
 
 pub mod aws;
 pub mod github;
+pub mod stand_in;
 
 use std::collections::BTreeMap;
 use std::fs;
