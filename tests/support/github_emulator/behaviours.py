@@ -385,13 +385,14 @@ def protection_refusal(repo, ref: str, old: Optional[str], new: Optional[str], v
 def recursive_tree_listing(git, tree_oid: str, limits: Limits,
                            entry_json) -> Tuple[List[Dict[str, Any]], bool]:
     """REST docs, git/trees: a recursive listing stops past ``tree_entries`` entries or
-    ``tree_bytes`` bytes of JSON and says ``truncated: true``; the entries it has are a prefix
-    of the full listing (git's order: a tree, then what it holds)."""
+    ``tree_bytes`` bytes of JSON (the ``tree`` array as served) and says ``truncated: true``;
+    the entries it has are a prefix of the full listing (git's order: a tree, then what it
+    holds)."""
     out: List[Dict[str, Any]] = []
     size = 2  # "[]"
     for path, mode, typ, oid, blob_size in ls_tree_recursive(git, tree_oid):
         entry = entry_json(path, mode, typ, oid, blob_size)
-        cost = len(json.dumps(entry, separators=(",", ":"))) + 1
+        cost = len(json.dumps(entry, ensure_ascii=False).encode("utf-8")) + 2  # ", " between entries
         if (limits.tree_entries and len(out) >= limits.tree_entries) or \
                 (limits.tree_bytes and size + cost > limits.tree_bytes):
             return out, True

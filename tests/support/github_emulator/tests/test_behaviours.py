@@ -1,6 +1,8 @@
 """GitHub's behaviour (behaviours.py), one test per rule: what GitHub does, not only what its
 answers look like."""
 
+import json
+
 import pytest
 
 from emu_harness import COMMIT, commit_input, head_oid
@@ -330,6 +332,7 @@ def test_recursive_tree_listing_is_truncated_past_the_limits(emu):
     small = emu.rest("GET", "/repos/acme/fleet/git/trees/main", params={"recursive": "1"}).json()
     assert small["truncated"] is True and 0 < len(small["tree"]) < 8
     assert small["tree"] == full["tree"][:len(small["tree"])]
+    assert len(json.dumps(small["tree"])) <= 700 < len(json.dumps(full["tree"][:len(small["tree"]) + 1]))
     # GitHub: any value of `recursive` recurses, "0" and "false" included
     zero = emu.rest("GET", "/repos/acme/fleet/git/trees/main", params={"recursive": "0"}).json()
     assert zero["truncated"] is True
