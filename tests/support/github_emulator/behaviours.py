@@ -62,9 +62,10 @@ def validation_failed(message: str, field: Optional[str] = None, code: str = "cu
     message as an UNPROCESSABLE error)."""
     if graphql:
         return ApiError(422, message, gql_type="UNPROCESSABLE")
-    err: Dict[str, Any] = {"resource": "PullRequest", "code": code, "message": message}
+    err: Dict[str, Any] = {"message": message, "resource": "PullRequest"}
     if field:
         err["field"] = field
+    err["code"] = code
     return ApiError(422, "Validation Failed", errors=[err], doc=doc)
 
 
@@ -224,13 +225,13 @@ def reopen_refusal(emu, repo, pr) -> Optional[str]:
     return None
 
 
-def update_refusal(pr, new_base: Optional[str], new_state: Optional[str]) -> Optional[ApiError]:
+def update_refusal(pr, new_base: Optional[str], new_state: Optional[str],
+                   graphql: bool = False) -> Optional[ApiError]:
     """MithrilJS/mithril.js#2862: the base of a closed pull request cannot change, not even in
     the request that reopens it (422, field base, code invalid)."""
     if new_base is not None and new_base != pr.base_ref and pr.state == "closed":
-        return ApiError(422, "Validation Failed", errors=[{
-            "message": "Cannot change the base branch of a closed pull request.", "resource": "PullRequest",
-            "field": "base", "code": "invalid"}], doc=PULLS_DOC)
+        return validation_failed("Cannot change the base branch of a closed pull request.", field="base",
+                                 code="invalid", graphql=graphql)
     return None
 
 

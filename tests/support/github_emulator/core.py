@@ -680,7 +680,7 @@ class Emulator:
                     maintainer_can_modify: Optional[bool] = None, graphql: bool = False) -> PullRequest:
         with self.lock:
             state = state.lower() if state is not None else None
-            refusal = rules.update_refusal(pr, base, state)
+            refusal = rules.update_refusal(pr, base, state, graphql)
             if refusal is not None:
                 raise refusal
             reopen = state == "open" and pr.state == "closed"

@@ -271,6 +271,10 @@ def test_the_base_of_a_closed_pr_cannot_change(emu):
                                    "resource": "PullRequest", "field": "base", "code": "invalid"}]
     got = pull(emu, number)
     assert got["state"] == "closed" and got["base"]["ref"] == "main"
+    g = emu.gql("""mutation($i: UpdatePullRequestInput!) { updatePullRequest(input: $i) { pullRequest { id } } }""",
+                {"i": {"pullRequestId": got["node_id"], "baseRefName": "release"}})
+    assert g["errors"][0]["type"] == "UNPROCESSABLE"
+    assert g["errors"][0]["message"] == "Cannot change the base branch of a closed pull request."
     assert emu.violations() == []
 
 
