@@ -38,6 +38,22 @@ pub enum CheckoutError {
     Write { path: String, source: io::Error },
 }
 
+impl CheckoutError {
+    /// The file the error is about, relative to the checkout, with a line and column where
+    /// there is one: the place of a workflow annotation.
+    pub fn place(&self) -> Option<(&str, Option<usize>, Option<usize>)> {
+        match self {
+            Self::NotText { path, line, col } => Some((path, Some(*line), Some(*col))),
+            Self::Escapes { path, .. }
+            | Self::Read { path, .. }
+            | Self::NotAFile { path }
+            | Self::TooLarge { path, .. }
+            | Self::Write { path, .. } => Some((path, None, None)),
+            Self::Root { .. } => None,
+        }
+    }
+}
+
 /// The largest kustomization file read. Real ones are kilobytes. Parsing, checking and reading
 /// back an edit costs up to about 150 bytes of memory per byte of YAML (a long flow list of short
 /// values), so the bound keeps a stray or hostile file to some 150 MiB and well under a second.

@@ -47,6 +47,20 @@ impl FileCommands {
         }
     }
 
+    /// Checks that both files can be appended to, before the run writes anything, so a wrong
+    /// path fails the step while nothing has changed yet.
+    pub fn check(&self) -> Result<(), FileCommandError> {
+        for (path, variable) in [
+            (&self.output, "GITHUB_OUTPUT"),
+            (&self.step_summary, "GITHUB_STEP_SUMMARY"),
+        ] {
+            if let Some(path) = path {
+                append(path, variable, "")?;
+            }
+        }
+        Ok(())
+    }
+
     /// Appends every output in one write, each as `name<<DELIMITER`, the value, `DELIMITER`,
     /// with a fresh random delimiter that the value does not contain, so any value (multi-line,
     /// empty, with `=` or `<<`) reads back exactly.
@@ -233,6 +247,17 @@ mod tests {
         let value = "x\nghadelimiter_0a1b\ny";
         let delimiter = delimiter_from(value, || candidates.next().expect("a candidate"));
         assert_eq!(delimiter, "ghadelimiter_2c3d");
+    }
+
+    #[test]
+    fn check_fails_on_a_missing_file_and_writes_nothing() {
+        let (dir, files) = commands();
+        files.check().expect("both exist");
+        assert_eq!(fs::read(dir.path().join("set_output_1")).expect("read"), b"");
+        let missing = FileCommands::new(Some(dir.path().join("nope")), None);
+        let err = missing.check().expect_err("missing");
+        assert!(err.to_string().contains("GITHUB_OUTPUT"), "{err}");
+        assert!(!dir.path().join("nope").exists());
     }
 
     #[test]

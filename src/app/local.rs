@@ -6,11 +6,26 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use super::{Input, Outcome, Verifier, patch, select};
-use crate::actions::Workflow;
-use crate::checkout::Checkout;
+use super::{FileProblems, Input, Outcome, Verifier, patch, select};
+use crate::actions::{Annotation, Workflow};
+use crate::checkout::{Checkout, CheckoutError};
 use crate::config::Config;
 use crate::core::render::Landing;
+
+/// A checkout error, as a workflow annotation on its file where it has one.
+fn annotated(e: CheckoutError) -> anyhow::Error {
+    match e.place() {
+        Some((file, line, col)) => {
+            let at = Annotation {
+                file: file.to_owned(),
+                line,
+                col,
+            };
+            FileProblems(vec![(at, e.to_string())]).into()
+        }
+        None => e.into(),
+    }
+}
 
 pub async fn run(
     config: &Config,
@@ -23,7 +38,7 @@ pub async fn run(
     let selected = select(config, &listing, &root.display().to_string(), log)?;
     let mut files = Vec::new();
     for path in selected {
-        let text = checkout.read(&path)?;
+        let text = checkout.read(&path).map_err(annotated)?;
         files.push(Input::new(path, text));
     }
     log.end_group()?;
@@ -41,16 +56,19 @@ pub async fn run(
         log.notice("dry run: nothing was written")?;
         return Ok(Outcome::unwritten(changes));
     }
-    checkout.write_all(
-        changes
-            .changed()
-            .map(|f| (f.path.as_str(), f.after.as_str())),
-    )?;
+    checkout
+        .write_all(
+            changes
+                .changed()
+                .map(|f| (f.path.as_str(), f.after.as_str())),
+        )
+        .map_err(annotated)?;
     log.info(&format!("wrote {} file(s)", changes.changed().count()))?;
     Ok(Outcome {
         changes,
         written: true,
         landing: Landing::default(),
         failures: Vec::new(),
+        rollout: None,
     })
 }

@@ -18,25 +18,37 @@ fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
     dir
 }
 
+/// Every declared input is a long flag of the same name with dashes (issue 10: driven by the
+/// declared list, not a hand-picked few).
 #[test]
 fn help_documents_every_input_as_a_flag() {
     let out = Run::shell().args(["--help"]).output().success();
-    for flag in [
-        "--gitops-path",
-        "--app",
-        "--paths",
-        "--images",
-        "--tag",
-        "--verify-images",
-        "--pin-digest",
-        "--dry-run",
-    ] {
+    for input in gitops_promote::config::RawInputs::NAMES {
+        let flag = format!("--{}", input.replace('_', "-"));
         assert!(
-            out.stdout().contains(flag),
+            out.stdout().contains(&flag),
             "--help lacks {flag}:\n{}",
             out.stdout()
         );
     }
+}
+
+/// A GITHUB_OUTPUT that cannot be written fails the step before any file is written, not after.
+#[test]
+fn an_unwritable_output_file_fails_before_anything_is_written() {
+    let dir = tree(&[("apps/a/base/kustomization.yaml", KUSTOMIZATION)]);
+    let before = snapshot(dir.path());
+    let out = Run::actions()
+        .env("GITHUB_OUTPUT", dir.path().join("missing/output"))
+        .input("gitops_path", dir.path())
+        .input("app", "a")
+        .input("images", "backend,frontend")
+        .input("tag", "v2")
+        .input("verify_images", "false")
+        .output();
+    assert_eq!(out.code(), Some(1), "{}", out.all());
+    assert!(out.all().contains("GITHUB_OUTPUT"), "{}", out.all());
+    assert_eq!(snapshot(dir.path()), before, "nothing was written");
 }
 
 #[test]
