@@ -106,11 +106,13 @@ mod tests {
             entries: vec![EntryUpdate {
                 image: "backend".into(),
                 line: 2,
+                new_name: None,
                 tag: Update {
                     old: Some(old.into()),
                     new: "v2".into(),
                 },
                 digest: None,
+                final_digest: None,
             }],
         }
     }

@@ -438,6 +438,7 @@ mod tests {
         EntryUpdate {
             image: image.into(),
             line: 2,
+            new_name: None,
             tag: Update {
                 old: old.map(str::to_owned),
                 new: new.into(),
@@ -446,6 +447,7 @@ mod tests {
                 old: None,
                 new: d.into(),
             }),
+            final_digest: digest.map(str::to_owned),
         }
     }
 
