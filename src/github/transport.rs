@@ -9,14 +9,25 @@
 
 use std::time::{Duration, Instant};
 
-use http::{HeaderMap, Method, StatusCode};
-use octocrab::Octocrab;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use http::header::{ACCEPT, USER_AGENT};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use octocrab::service::middleware::auth_header::AuthHeaderLayer;
+use octocrab::service::middleware::extra_headers::ExtraHeadersLayer;
+use octocrab::{AuthState, OctoBody, Octocrab, OctocrabBuilder};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::secret::Secret;
 
 const ATTEMPTS: u32 = 5;
+/// Connecting covers TCP, a proxy's CONNECT and the TLS handshake together.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const READ_TIMEOUT: Duration = Duration::from_secs(60);
 /// GitHub: after a secondary rate limit without `retry-after`, "wait for at least one minute".
 const SECONDARY_LIMIT_WAIT: Duration = Duration::from_secs(60);
 
@@ -62,6 +73,10 @@ pub enum GitHubError {
     /// A success whose body is not what GitHub documents: a field missing or of the wrong type.
     #[error("{what}: GitHub's answer is not what its API documents ({message})")]
     Decode { what: String, message: String },
+    /// Refused before GitHub could answer, for good: an untrusted certificate, a proxy that
+    /// wants credentials (see `crate::net`).
+    #[error("{what}: {message}")]
+    Network { what: String, message: String },
     #[error("{what}: {}", .errors.iter().map(|e| format!("{} ({})", e.message, e.kind)).collect::<Vec<_>>().join("; "))]
     GraphQl {
         what: String,
@@ -83,7 +98,8 @@ impl GitHubError {
             | Self::NotFound { message, .. }
             | Self::Status { message, .. }
             | Self::Ambiguous { message, .. }
-            | Self::Decode { message, .. } => message.clone(),
+            | Self::Decode { message, .. }
+            | Self::Network { message, .. } => message.clone(),
             Self::RateLimited { .. } => String::new(),
         }
     }
@@ -150,17 +166,40 @@ impl GitHub {
         repo: &str,
         deadline: Option<Instant>,
     ) -> anyhow::Result<Self> {
+        // octocrab's own connector knows no proxy and no trust setting: both clients share one
+        // hyper client (one connection pool) on the connector of src/net's policy, under
+        // octocrab's header and auth layers, as its default build stacks them.
+        let connector = crate::net::policy()?.connector(CONNECT_TIMEOUT, READ_TIMEOUT);
+        let http = Client::builder(TokioExecutor::new()).build::<_, OctoBody>(connector);
+        let mut auth = HeaderValue::try_from(format!("Bearer {}", token.expose()))
+            .ok()
+            .context("gitops_repo_token: holds characters an HTTP header cannot carry")?;
+        auth.set_sensitive(true);
+        let headers = Arc::new(vec![
+            (
+                USER_AGENT,
+                HeaderValue::from_static(concat!("gitops-promote/", env!("CARGO_PKG_VERSION"))),
+            ),
+            (
+                ACCEPT,
+                HeaderValue::from_static("application/vnd.github+json"),
+            ),
+            (
+                HeaderName::from_static("x-github-api-version"),
+                HeaderValue::from_static("2022-11-28"),
+            ),
+        ]);
         let client = |base: &str| -> anyhow::Result<Octocrab> {
-            Ok(Octocrab::builder()
-                .base_uri(base)?
-                .personal_token(token.expose().to_owned())
-                .add_header(http::header::ACCEPT, "application/vnd.github+json".into())
-                .add_header(
-                    http::HeaderName::from_static("x-github-api-version"),
-                    "2022-11-28".into(),
-                )
-                .set_connect_timeout(Some(Duration::from_secs(10)))
-                .set_read_timeout(Some(Duration::from_secs(60)))
+            let base: Uri = base.parse().with_context(|| format!("not a URL: {base}"))?;
+            Ok(OctocrabBuilder::new_empty()
+                .with_service(http.clone())
+                .with_layer(&ExtraHeadersLayer::new(Arc::clone(&headers)))
+                .with_layer(&AuthHeaderLayer::new(
+                    Some(auth.clone()),
+                    base.clone(),
+                    base,
+                ))
+                .with_auth(AuthState::None)
                 .build()?)
         };
         Ok(Self {
@@ -330,13 +369,13 @@ impl GitHub {
         let response = client
             .execute(request)
             .await
-            .map_err(|e| Failure::Transient(e.to_string()))?;
+            .map_err(|e| network_failure(what, url, &e))?;
         let status = response.status();
         let headers = response.headers().clone();
         let text = client
             .body_to_string(response)
             .await
-            .map_err(|e| Failure::Transient(e.to_string()))?;
+            .map_err(|e| network_failure(what, url, &e))?;
         if status.is_success() {
             let value: Value = serde_json::from_str(&text).map_err(|e| {
                 Failure::Final(GitHubError::Decode {
@@ -377,6 +416,20 @@ impl GitHub {
                 status: s,
                 message,
             }),
+        })
+    }
+}
+
+/// A request that got no answer: src/net tells a refusal, which no retry can cure, from trouble
+/// on the way, and names the host (and the proxy).
+fn network_failure(what: &str, url: &str, error: &octocrab::Error) -> Failure {
+    let diagnosis = crate::net::diagnose(error, url);
+    if diagnosis.retry {
+        Failure::Transient(diagnosis.message)
+    } else {
+        Failure::Final(GitHubError::Network {
+            what: what.to_owned(),
+            message: diagnosis.message,
         })
     }
 }
