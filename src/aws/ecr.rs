@@ -63,7 +63,10 @@ pub async fn describe_all(
     for (i, image) in images.iter().enumerate() {
         let (image, tag, credentials) = (image.clone(), tag.to_owned(), credentials.clone());
         tasks.spawn(async move {
-            let config = super::sdk_config(&image.region, &credentials).await;
+            let config = match super::sdk_config(&image.region, &credentials).await {
+                Ok(config) => config,
+                Err(e) => return (i, Err(Missing::Other(e.to_string()))),
+            };
             let client = aws_sdk_ecr::Client::new(&config);
             (i, describe(&client, &image, &tag).await)
         });

@@ -9,7 +9,8 @@ pub mod sts;
 use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+
+use crate::net::NetError;
 
 pub use crate::secret::Secret;
 
@@ -27,12 +28,11 @@ pub enum Credentials {
     Anonymous,
 }
 
-/// The SDK configuration for a region: rustls with ring, the SDK's standard retry (throttling,
-/// 5xx and transient network errors, with jittered backoff).
-pub async fn sdk_config(region: &str, credentials: &Credentials) -> SdkConfig {
-    let http = aws_smithy_http_client::Builder::new()
-        .tls_provider(Provider::Rustls(CryptoMode::Ring))
-        .build_https();
+/// The SDK configuration for a region: rustls with ring, the roots and proxies of src/net's
+/// policy (for the credential providers too), the SDK's standard retry (throttling, 5xx and
+/// transient network errors, with jittered backoff).
+pub async fn sdk_config(region: &str, credentials: &Credentials) -> Result<SdkConfig, NetError> {
+    let http = crate::net::policy()?.aws_http_client();
     let loader = aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new(region.to_owned()))
         .http_client(http)
@@ -41,7 +41,7 @@ pub async fn sdk_config(region: &str, credentials: &Credentials) -> SdkConfig {
                 .with_max_attempts(4)
                 .with_initial_backoff(Duration::from_millis(200)),
         );
-    match credentials {
+    Ok(match credentials {
         Credentials::Session {
             access_key_id,
             secret_access_key,
@@ -60,5 +60,5 @@ pub async fn sdk_config(region: &str, credentials: &Credentials) -> SdkConfig {
         }
         Credentials::DefaultChain => loader.load().await,
         Credentials::Anonymous => loader.no_credentials().load().await,
-    }
+    })
 }

@@ -20,6 +20,10 @@ pub enum OidcError {
     NotGranted,
     #[error("the OIDC token request failed after {attempts} attempts: {last}")]
     Request { attempts: u32, last: String },
+    /// Refused for good before the issuer answered (see `crate::net`), or a proxy or trust
+    /// variable that cannot be used.
+    #[error("the OIDC token request failed")]
+    Network(#[from] crate::net::NetError),
 }
 
 /// The variables the runner sets when the job may request a token.
@@ -44,11 +48,8 @@ pub fn fetch(req: &TokenRequest, audience: &str) -> Result<Secret, OidcError> {
     };
     let sep = if url.contains('?') { '&' } else { '?' };
     let full = format!("{url}{sep}audience={}", encode(audience));
-    let agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(10)))
-        .http_status_as_error(false)
-        .build()
-        .new_agent();
+    // The roots and the proxy of src/net's policy, as every client gets them.
+    let agent = crate::net::policy()?.ureq_agent(&full, Duration::from_secs(10))?;
     let mut last = String::new();
     for attempt in 1..=ATTEMPTS {
         match agent
@@ -76,7 +77,13 @@ pub fn fetch(req: &TokenRequest, audience: &str) -> Result<Secret, OidcError> {
                     break;
                 }
             }
-            Err(e) => last = e.to_string(),
+            Err(e) => {
+                let diagnosis = crate::net::diagnose_ureq(&e, &full);
+                if let Some(refusal) = diagnosis.refusal {
+                    return Err(OidcError::Network(refusal));
+                }
+                last = diagnosis.message;
+            }
         }
         if attempt < ATTEMPTS {
             std::thread::sleep(crate::retry::backoff(attempt));

@@ -21,6 +21,8 @@ pub enum StsError {
     },
     #[error("STS did not answer after {attempts} attempts: {last}")]
     Unavailable { attempts: u32, last: String },
+    #[error("cannot reach STS")]
+    Network(#[from] crate::net::NetError),
 }
 
 pub struct AssumeRole<'a> {
@@ -34,7 +36,7 @@ pub struct AssumeRole<'a> {
 const ATTEMPTS: u32 = 5;
 
 pub async fn assume_role(req: &AssumeRole<'_>, token: &Secret) -> Result<Credentials, StsError> {
-    let config = super::sdk_config(req.region, &Credentials::Anonymous).await;
+    let config = super::sdk_config(req.region, &Credentials::Anonymous).await?;
     // This loop owns the retries, so it can tell transient errors from refusals.
     let config = aws_sdk_sts::config::Builder::from(&config)
         .retry_config(aws_config::retry::RetryConfig::disabled())
