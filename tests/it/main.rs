@@ -7,5 +7,6 @@ mod cli;
 mod example;
 mod github;
 mod golden;
+mod network;
 mod hostile;
 mod support;

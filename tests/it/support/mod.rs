@@ -31,6 +31,7 @@
 
 pub mod aws;
 pub mod github;
+pub mod net;
 pub mod stand_in;
 
 use std::collections::BTreeMap;
