@@ -61,7 +61,7 @@ def log(msg: str) -> None:
 
 # ---------------------------------------------------------------------- the stand-ins
 class Services:
-    def __init__(self, work: Path, connect_delay: bool) -> None:
+    def __init__(self, work: Path, connect_delay: bool, truncate: bool = True) -> None:
         self.work = work
         self.procs: List[subprocess.Popen] = []
         self.moto = self._moto()
@@ -74,11 +74,14 @@ class Services:
         self._control("POST", "/_emulator/tokens", {
             "token": TOKEN, "login": "promoter", "repos": {f"{OWNER}/{REPO}": "write"}})
         # A benchmark lands hundreds of commits an hour, which GitHub's rate limits would stop;
-        # they are not what is measured. The tree-listing limits stay as GitHub's.
+        # they are not what is measured. The tree-listing limits stay as GitHub's, unless
+        # --no-truncate asks what a whole listing past them would cost.
+        limits = {"content_per_minute": 0, "content_per_hour": 0, "core_per_hour": 0,
+                  "graphql_per_hour": 0}
+        if not truncate:
+            limits.update(tree_entries=0, tree_bytes=0)
         try:
-            self._control("POST", "/_emulator/limits", {
-                "content_per_minute": 0, "content_per_hour": 0, "core_per_hour": 0,
-                "graphql_per_hour": 0})
+            self._control("POST", "/_emulator/limits", limits)
         except urllib.error.HTTPError:
             pass  # an emulator without rate limits
         self.git_dir = Path(self._control("GET", f"/_emulator/repos/{OWNER}/{REPO}/git-dir")["git_dir"])
@@ -305,8 +308,9 @@ def run_one(name: str, svc: Services, tools: Tools, delay_ms: int, extra: int, s
     entries = svc.proxy.log[first:]
     error = ""
     if proc.returncode != 0:
-        tail = output.read_text(errors="replace").strip().splitlines()[-5:]
-        error = f"exit {proc.returncode}: " + " | ".join(tail)
+        text = output.read_text(errors="replace").strip().splitlines()
+        said = [ln for ln in text if ln.startswith("::error")] or text[-3:]
+        error = f"exit {proc.returncode}: " + " | ".join(said)
     else:
         error = svc.landed(base) or ""
     try:
@@ -328,7 +332,7 @@ def median(xs: List[float]) -> float:
 def aggregate(runs: List[Run]) -> dict:
     ok = [r for r in runs if r.ok]
     if not ok:
-        return {"ok": False, "runs": len(runs), "error": runs[-1].error if runs else "no run"}
+        return {"ok": False, "runs": len(runs), "failed": [r.error for r in runs] or ["no run"]}
 
     def med(key: str) -> float:
         return median([float(r.figures[key]) for r in ok])  # type: ignore[arg-type]
@@ -383,7 +387,9 @@ def markdown(results: dict, meta: dict) -> str:
     lines = [
         f"Machine: {meta['cpu']}, {meta['nproc']} cores, {meta['os']}, {meta['git']}; scratch on "
         f"{meta['scratch']}; load average {meta['load_before']} before, {meta['load_after']} after. Delay added per HTTP request"
-        f"{' and per new connection' if meta['connect_delay'] else ''}. {meta['reps']} timed "
+        f"{' and per new connection' if meta['connect_delay'] else ''}; recursive tree listings "
+        f"{'truncated as GitHub does' if meta['truncate'] else 'never truncated (--no-truncate)'}. "
+        f"{meta['reps']} timed "
         f"run(s) per cell after {meta['warmup']} warm-up, median shown. "
         f"Ours: `{meta['binary']}` ({meta['binary_note']}).",
         "",
@@ -417,13 +423,13 @@ def markdown(results: dict, meta: dict) -> str:
         cell = next((cell[name] for cell in results.values() if cell.get(name, {}).get("wall_s")), None)
         if cell:
             lines.append(f"- {name}: " + ", ".join(f"{k} ×{v}" for k, v in cell["per_label"].items()))
-    failures = [(k, n, a.get("failed") or [a.get("error", "")]) for k, cell in results.items()
-                for n, a in cell.items() if a.get("failed") or a.get("error")]
+    failures = [(k, n, a["failed"], a["runs"]) for k, cell in results.items()
+                for n, a in cell.items() if a.get("failed")]
     if failures:
         lines += ["", "Failed runs:", ""]
-        for (extra, delay), name, errs in failures:
-            lines.append(f"- {name}, {extra:,} extra files, {delay} ms: {len(errs)} failed; "
-                         f"first: {errs[0]}")
+        for (extra, delay), name, errs, runs in failures:
+            lines.append(f"- {name}, {extra:,} extra files, {delay} ms: {len(errs)} of {runs} "
+                         f"failed; first: {errs[0]}")
     return "\n".join(lines) + "\n"
 
 
@@ -454,6 +460,9 @@ def main() -> int:
     ap.add_argument("--contenders", default=",".join(CONTENDERS))
     ap.add_argument("--connect-delay", action="store_true",
                     help="also add the delay once per new connection (a TCP handshake)")
+    ap.add_argument("--no-truncate", action="store_true",
+                    help="let the emulator list a whole tree past GitHub's limits (100,000 "
+                         "entries, 7 MiB), to see what the listing would cost")
     ap.add_argument("--timeout", type=float, default=600, help="seconds before a run is killed")
     ap.add_argument("--out", type=Path, default=ROOT / "target/bench-e2e")
     ap.add_argument("--scratch", type=Path, default=Path("/dev/shm") if os.access("/dev/shm", os.W_OK) else None,
@@ -467,6 +476,7 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     tools = Tools(args.binary.resolve(), args.aws.resolve(), args.kustomize.resolve())
     meta = {**machine(), "reps": args.reps, "warmup": args.warmup, "connect_delay": args.connect_delay,
+            "truncate": not args.no_truncate,
             "binary": args.binary.name, "binary_note": args.binary_note, "delays": delays,
             "sizes": sizes, "files_per_dir": FILES_PER_DIR,
             "scratch": "tmpfs" if args.scratch and str(args.scratch).startswith("/dev/shm") else "disk",
@@ -479,7 +489,7 @@ def main() -> int:
     failed = False
     try:
         log(f"starting the stand-ins in {temp}")
-        svc = Services(temp, args.connect_delay)
+        svc = Services(temp, args.connect_delay, not args.no_truncate)
         svc.seed_ecr()
         for extra in sizes:
             svc.base(extra)
@@ -493,7 +503,7 @@ def main() -> int:
                         if i >= args.warmup:
                             runs[name].append(r)
                             all_runs.append(r)
-                        if not r.ok:
+                        if not r.ok and not any(not x.ok for x in runs[name][:-1]):
                             log(f"  {name} failed: {r.error}")
                 cell = {n: aggregate(rs) for n, rs in runs.items()}
                 results[(extra, delay)] = cell
