@@ -42,8 +42,8 @@ impl<W: Write> Workflow<W> {
 
     pub fn debug(&mut self, message: &str) -> io::Result<()> {
         match (self.actions, self.debug) {
-            (true, _) => writeln!(self.out, "::debug::{}", escape_data(message)),
-            (false, true) => writeln!(self.out, "debug: {message}"),
+            (true, _) => self.line(format_args!("::debug::{}", escape_data(message))),
+            (false, true) => self.line(format_args!("debug: {message}")),
             (false, false) => Ok(()),
         }
     }
@@ -51,15 +51,15 @@ impl<W: Write> Workflow<W> {
     /// Opens a collapsible group in the log; plain output gets a heading.
     pub fn group(&mut self, title: &str) -> io::Result<()> {
         if self.actions {
-            writeln!(self.out, "::group::{}", escape_data(title))
+            self.line(format_args!("::group::{}", escape_data(title)))
         } else {
-            writeln!(self.out, "== {title}")
+            self.line(format_args!("== {title}"))
         }
     }
 
     pub fn end_group(&mut self) -> io::Result<()> {
         if self.actions {
-            writeln!(self.out, "::endgroup::")
+            self.line(format_args!("::endgroup::"))
         } else {
             Ok(())
         }
@@ -75,7 +75,8 @@ impl<W: Write> Workflow<W> {
 
     /// Plain log text.
     pub fn info(&mut self, text: &str) -> io::Result<()> {
-        write!(self.out, "{text}")?;
+        let text = redact(text);
+        self.out.write_all(text.as_bytes())?;
         if !text.ends_with('\n') {
             writeln!(self.out)?;
         }
@@ -90,9 +91,16 @@ impl<W: Write> Workflow<W> {
             return self.info(text);
         }
         let token = crate::random::hex(16);
-        writeln!(self.out, "::stop-commands::{token}")?;
+        self.line(format_args!("::stop-commands::{token}"))?;
         self.info(text)?;
-        writeln!(self.out, "::{token}::")
+        self.line(format_args!("::{token}::"))
+    }
+
+    /// Writes one line with every secret the run holds replaced by `***`: what GitHub or AWS
+    /// echo back (an error page quoting a header, a refusal quoting a token) never reaches the
+    /// log, masked or not.
+    fn line(&mut self, text: std::fmt::Arguments<'_>) -> io::Result<()> {
+        writeln!(self.out, "{}", redact(&text.to_string()))
     }
 
     fn annotate(&mut self, level: &str, message: &str, at: Option<&Annotation>) -> io::Result<()> {
@@ -104,9 +112,9 @@ impl<W: Write> Workflow<W> {
                         (Some(l), None) => format!("{}:{l}", a.file),
                         _ => a.file.clone(),
                     };
-                    writeln!(self.out, "{level}: {place}: {message}")
+                    self.line(format_args!("{level}: {place}: {message}"))
                 }
-                None => writeln!(self.out, "{level}: {message}"),
+                None => self.line(format_args!("{level}: {message}")),
             };
         }
         let mut props = Vec::new();
@@ -124,8 +132,25 @@ impl<W: Write> Workflow<W> {
         } else {
             format!(" {}", props.join(","))
         };
-        writeln!(self.out, "::{level}{props}::{}", escape_data(message))
+        self.line(format_args!("::{level}{props}::{}", escape_data(message)))
     }
+}
+
+/// `text` with every secret the run holds ([`crate::secret::held`]), as is, escaped as workflow
+/// command data, or encoded ([`crate::secret::encoded_forms`]), replaced by `***`.
+fn redact(text: &str) -> String {
+    let mut text = text.to_owned();
+    for secret in crate::secret::held() {
+        let mut forms = vec![escape_data(&secret)];
+        forms.extend(crate::secret::encoded_forms(&secret));
+        forms.push(secret);
+        for form in forms {
+            if text.contains(&form) {
+                text = text.replace(&form, "***");
+            }
+        }
+    }
+    text
 }
 
 fn escape_data(s: &str) -> String {
@@ -195,5 +220,27 @@ mod tests {
         assert_eq!(run(false, |w| w.add_mask("s3cret")), "");
         assert_eq!(run(true, |w| w.add_mask("s3cret")), "::add-mask::s3cret\n");
         assert_eq!(run(false, |w| w.debug("x")), "");
+    }
+
+    /// Issue 9: an answer that quoted a secret (a gateway's error page echoing the request's
+    /// `Authorization` header, STS quoting the web identity token) was printed as it came.
+    #[test]
+    fn secrets_the_run_holds_never_reach_the_log_but_through_add_mask() {
+        let token = crate::secret::Secret::new("ghp_redact%me0000000000000000000000000000");
+        let out = run(true, |w| {
+            w.add_mask(token.expose())?;
+            w.error(
+                &format!("502: Authorization: bearer {}", token.expose()),
+                None,
+            )?;
+            w.info(&format!("echo {}", token.expose()))
+        });
+        assert_eq!(
+            out,
+            "::add-mask::ghp_redact%25me0000000000000000000000000000
+::error::502: Authorization: bearer ***
+echo ***
+"
+        );
     }
 }
