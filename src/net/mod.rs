@@ -60,6 +60,8 @@ pub enum NetError {
 pub struct Net {
     trust: Trust,
     proxies: Proxies,
+    /// Built on first use and shared by every SDK client, so they share one connection pool.
+    aws: OnceLock<aws_smithy_runtime_api::client::http::SharedHttpClient>,
 }
 
 struct Trust {
@@ -93,6 +95,7 @@ impl Net {
         Ok(Self {
             trust: Trust::read(var)?,
             proxies: Proxies::read(var)?,
+            aws: OnceLock::new(),
         })
     }
 
@@ -145,9 +148,7 @@ impl Net {
 
     /// The AWS SDK's HTTP client: its own connector, given the same roots and proxy variables.
     pub fn aws_http_client(&self) -> aws_smithy_runtime_api::client::http::SharedHttpClient {
-        static CLIENT: OnceLock<aws_smithy_runtime_api::client::http::SharedHttpClient> =
-            OnceLock::new();
-        CLIENT
+        self.aws
             .get_or_init(|| aws::client(&self.trust.roots))
             .clone()
     }
