@@ -379,7 +379,9 @@ def markdown(results: dict, meta: dict) -> str:
         return "—" if not a else fmt_s(a["wall_s"]) if a.get("wall_s") is not None else "fails"
 
     def reqs(a: dict) -> str:
-        return f"{a['requests']:g} ({servers_cell(a)})" if a.get("wall_s") is not None else "—"
+        if a.get("wall_s") is None:
+            return "—"
+        return f"{a['requests']:g} ({servers_cell(a)}) on {a['connections']:g} conn."
 
     def num(a: dict, key: str, f: str = "g") -> str:
         return format(a[key], f) if a.get("wall_s") is not None else "—"
@@ -404,7 +406,8 @@ def markdown(results: dict, meta: dict) -> str:
                      f"| {ratio(b, o)} |")
     lines += [
         "",
-        "Requests (per server), sequential round trips, peak RSS and bytes received:",
+        "Requests (per server, and the new connections they used), sequential round trips, "
+        "bytes received and peak RSS:",
         "",
         "| extra files | delay | ours: requests | ours: round trips | ours: MB received "
         "| composite: requests | composite: round trips | bare: requests | bare: round trips "

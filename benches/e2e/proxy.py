@@ -107,7 +107,13 @@ class Proxy:
         up: Optional[Tuple[asyncio.StreamReader, asyncio.StreamWriter]] = None
         try:
             if self.connect_delay and self.delay:
+                # The handshake, logged as a round trip of its own (not as a request).
+                self._inflight += 1
+                started = time.monotonic()
                 await asyncio.sleep(self.delay)
+                self.log.append(Entry(lst.name, "connect", "CONNECT", "", 0, started,
+                                      time.monotonic(), conn, True, 0, 0))
+                self._inflight -= 1
             while True:
                 head = await _read_head(reader)
                 if head is None:
@@ -287,21 +293,23 @@ def round_trips(entries: List[Entry]) -> int:
 
 
 def summary(entries: List[Entry]) -> Dict[str, object]:
+    """The figures of one run. Handshakes (`--connect-delay`) count as round trips, not requests."""
     per_server: Dict[str, int] = {}
     per_label: Dict[str, int] = {}
-    for e in entries:
+    requests = [e for e in entries if e.method != "CONNECT"]
+    for e in requests:
         key = e.label.split(" ", 1)[0] if e.server == "aws" else e.server
         per_server[key] = per_server.get(key, 0) + 1
         per_label[f"{e.server}: {e.label}"] = per_label.get(f"{e.server}: {e.label}", 0) + 1
     return {
-        "requests": len(entries),
+        "requests": len(requests),
         "per_server": per_server,
         "per_label": per_label,
         "round_trips": round_trips(entries),
-        "connections": sum(1 for e in entries if e.new_conn),
-        "bytes_down": sum(e.bytes_down for e in entries),
-        "bytes_up": sum(e.bytes_up for e in entries),
-        "errors": [f"{e.server} {e.method} {e.path} -> {e.status}" for e in entries
+        "connections": sum(1 for e in requests if e.new_conn),
+        "bytes_down": sum(e.bytes_down for e in requests),
+        "bytes_up": sum(e.bytes_up for e in requests),
+        "errors": [f"{e.server} {e.method} {e.path} -> {e.status}" for e in requests
                    if e.status >= 400],
     }
 
