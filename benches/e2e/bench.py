@@ -18,6 +18,7 @@ files, or the benchmark fails. Started by scripts/bench-e2e, which installs the 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -140,8 +141,6 @@ class Services:
 
         ecr = boto3.client("ecr", region_name=REGION, endpoint_url=self.moto,
                            aws_access_key_id=ACCESS_KEY_ID, aws_secret_access_key=SECRET_ACCESS_KEY)
-        import hashlib
-
         for name in ("backend", "frontend"):
             repo = f"sample-saas-app/{name}"
             manifest = json.dumps({
@@ -485,6 +484,8 @@ def main() -> int:
             "scratch": "tmpfs" if args.scratch and str(args.scratch).startswith("/dev/shm") else "disk",
             "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
+    # A SIGTERM unwinds like Ctrl-C, so the stand-ins are stopped and the scratch removed.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     temp = Path(tempfile.mkdtemp(prefix="bench-e2e-", dir=args.scratch))
     svc = None
     results: Dict[tuple, Dict[str, dict]] = {}
