@@ -10,6 +10,7 @@ pub mod checkout;
 pub mod config;
 pub mod core;
 pub mod github;
+pub mod inflight;
 pub mod net;
 pub mod random;
 pub mod retry;

@@ -42,15 +42,23 @@ fn main() -> ExitCode {
         }
     };
     let run = runtime.block_on(async {
-        tokio::time::timeout(config.timeout, app::run(&config, &mut log))
-            .await
-            .unwrap_or_else(|_| {
-                Err(anyhow::anyhow!(
-                    "the run took longer than timeout_seconds ({} s) and was stopped; a write                      that was under way may have landed, so check the GitOps repository before                      running again",
-                    config.timeout.as_secs()
-                ))
-            })
+        let work = app::run(&config, &mut log);
+        tokio::pin!(work);
+        match tokio::time::timeout(config.timeout, &mut work).await {
+            Ok(run) => run,
+            // Said while the run's calls are still under way, so it can name them.
+            Err(_) => Err(anyhow::anyhow!(
+                "the run took longer than timeout_seconds ({} s) and was stopped{}; a write that \
+                 was under way may have landed, so check the GitOps repository before running \
+                 again",
+                config.timeout.as_secs(),
+                waiting_for()
+            )),
+        }
     });
+    // A call on a blocking thread (the OIDC token request) may outlive the deadline: the run is
+    // over, so do not wait for it.
+    runtime.shutdown_background();
     match run {
         Ok(outcome) => {
             let diff = outcome.changes.diff();
@@ -94,5 +102,15 @@ fn main() -> ExitCode {
             let _ = log.error(&format!("{e:#}"), None);
             ExitCode::FAILURE
         }
+    }
+}
+
+/// What a run stopped by its deadline was waiting for, as " while waiting for ...".
+fn waiting_for() -> String {
+    let waiting = gitops_promote::inflight::waiting();
+    if waiting.is_empty() {
+        String::new()
+    } else {
+        format!(" while waiting for {}", waiting.join(", "))
     }
 }

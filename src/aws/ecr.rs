@@ -90,6 +90,10 @@ async fn describe(
     image: &EcrImage,
     tag: &str,
 ) -> Result<String, Missing> {
+    let _call = crate::inflight::enter(format!(
+        "ECR DescribeImages for `{}:{tag}`",
+        image.repository
+    ));
     let result = client
         .describe_images()
         .set_registry_id(image.registry_id.clone())

@@ -50,8 +50,11 @@ pub fn fetch(req: &TokenRequest, audience: &str) -> Result<Secret, OidcError> {
     let full = format!("{url}{sep}audience={}", encode(audience));
     // The roots and the proxy of src/net's policy, as every client gets them.
     let agent = crate::net::policy()?.ureq_agent(&full, Duration::from_secs(10))?;
+    let _call = crate::inflight::enter("the OIDC token request (ACTIONS_ID_TOKEN_REQUEST_URL)");
     let mut last = String::new();
+    let mut attempts = 0;
     for attempt in 1..=ATTEMPTS {
+        attempts = attempt;
         match agent
             .get(&full)
             .header("Authorization", &format!("Bearer {}", token.expose()))
@@ -89,10 +92,7 @@ pub fn fetch(req: &TokenRequest, audience: &str) -> Result<Secret, OidcError> {
             std::thread::sleep(crate::retry::backoff(attempt));
         }
     }
-    Err(OidcError::Request {
-        attempts: ATTEMPTS,
-        last,
-    })
+    Err(OidcError::Request { attempts, last })
 }
 
 /// Percent-encodes a query value.

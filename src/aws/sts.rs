@@ -42,6 +42,10 @@ pub async fn assume_role(req: &AssumeRole<'_>, token: &Secret) -> Result<Credent
         .retry_config(aws_config::retry::RetryConfig::disabled())
         .build();
     let client = aws_sdk_sts::Client::from_conf(config);
+    let _call = crate::inflight::enter(format!(
+        "STS AssumeRoleWithWebIdentity for `{}`",
+        req.role_arn
+    ));
     let mut last = String::new();
     for attempt in 1..=ATTEMPTS {
         let result = client
@@ -91,8 +95,9 @@ pub async fn assume_role(req: &AssumeRole<'_>, token: &Secret) -> Result<Credent
     })
 }
 
-/// Throttling, 5xx, network trouble, `IDPCommunicationError`, and the identity provider's
-/// keys not being reachable yet are worth another try; anything else is a refusal.
+/// Throttling, 5xx, network trouble, `IDPCommunicationError`, the identity provider's keys not
+/// being reachable yet, and an answer that is no STS error at all (truncated, a proxy's page) are
+/// worth another try; anything else is a refusal.
 fn is_transient(err: &SdkError<AssumeRoleWithWebIdentityError>) -> bool {
     match err {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => true,
@@ -102,6 +107,7 @@ fn is_transient(err: &SdkError<AssumeRoleWithWebIdentityError>) -> bool {
             let code = e.err().code().unwrap_or_default();
             let message = e.err().message().unwrap_or_default();
             status >= 500
+                || e.err().code().is_none()
                 || matches!(
                     code,
                     "Throttling" | "ThrottlingException" | "RequestLimitExceeded"

@@ -296,6 +296,7 @@ impl GitHub {
         resend: Resend,
         graphql: bool,
     ) -> Result<Value, GitHubError> {
+        let _call = crate::inflight::enter(format!("GitHub: {what}"));
         let mut attempt = 0;
         let mut limited = 0;
         loop {
