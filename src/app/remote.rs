@@ -23,14 +23,17 @@ use crate::github::commit::{Change, Commit, CommitError};
 use crate::github::snapshot::{self, Branch, PullRequest, Snapshot};
 use crate::github::{GitHub, GitHubError, Message, Repo, hints};
 
-/// How many times a run re-reads and re-patches when the branch moved under it.
-const CONFLICT_ATTEMPTS: u32 = 30;
+/// How many times in a row GitHub may leave a write without a clear answer (and it did not land)
+/// before the run gives up and says so. A branch that moved is read again until the deadline.
+const UNCLEAR_ATTEMPTS: u32 = 3;
 
 /// What one attempt came to.
 enum Step {
     Done(Outcome),
-    /// The branch moved, or GitHub gave no clear answer: read again.
+    /// The branch moved: read again.
     Again,
+    /// GitHub gave no clear answer to the write, which did not land: read again, a few times.
+    Unclear(anyhow::Error),
 }
 
 pub async fn run(
@@ -60,7 +63,9 @@ pub async fn run(
     };
     let mut verifier = Verifier::default();
 
-    for attempt in 1..=CONFLICT_ATTEMPTS {
+    let deadline = std::time::Instant::now() + config.timeout;
+    let mut unclear_in_a_row = 0;
+    for attempt in 1.. {
         log.group(&format!("Read {slug}"))?;
         let snapshot = read(&repo, &request, config, &mut verifier, log).await?;
         log.info(&format!(
@@ -81,13 +86,27 @@ pub async fn run(
         };
         match step {
             Step::Done(outcome) => return Ok(outcome),
-            Step::Again => tokio::time::sleep(crate::retry::backoff(attempt.min(4))).await,
+            Step::Again => unclear_in_a_row = 0,
+            Step::Unclear(e) => {
+                unclear_in_a_row += 1;
+                if unclear_in_a_row >= UNCLEAR_ATTEMPTS {
+                    return Err(e);
+                }
+            }
         }
+        // Waits grow to 4 s, so that many runs racing for one branch spread out; they go on
+        // while the deadline allows another attempt.
+        let wait = crate::retry::backoff(attempt.min(5));
+        if std::time::Instant::now() + wait >= deadline {
+            bail!(
+                "the branch kept moving: {attempt} attempts in timeout_seconds ({} s) each found \
+                 a newer head; nothing was forced, and nothing of this run landed",
+                config.timeout.as_secs()
+            );
+        }
+        tokio::time::sleep(wait).await;
     }
-    bail!(
-        "the branch kept moving: {CONFLICT_ATTEMPTS} attempts each found a newer head; nothing \
-         was forced, and nothing of this run landed"
-    )
+    unreachable!("an unbounded range")
 }
 
 /// The snapshot, with the AWS session (OIDC, STS) fetched at the same time on the first read.
@@ -240,7 +259,7 @@ async fn commit_mode(
             } else {
                 log.info(&format!("no answer from GitHub ({why}); reading again"))?;
                 log.end_group()?;
-                return Ok(Step::Again);
+                return Ok(Step::Unclear(e.into()));
             }
         }
         Err(CommitError::GitHub(e)) => return Err(hints::commit_refused(e)),
@@ -443,18 +462,20 @@ async fn again_or_fail(
     log: &mut Workflow<impl Write>,
 ) -> anyhow::Result<Step> {
     clean_up(repo, temporary, log).await?;
-    match e {
+    let step = match e {
         CommitError::Stale => {
-            log.info("the pull request branch moved since it was read; reading again")?
+            log.info("the pull request branch moved since it was read; reading again")?;
+            Step::Again
         }
         CommitError::GitHub(e) if unclear(&e) => {
-            log.info(&format!("no clear answer from GitHub ({e}); reading again"))?
+            log.info(&format!("no clear answer from GitHub ({e}); reading again"))?;
+            Step::Unclear(e.into())
         }
         CommitError::GitHub(e) => return Err(e.into()),
         e @ CommitError::NoGraphQlCommit => return Err(e.into()),
-    }
+    };
     log.end_group()?;
-    Ok(Step::Again)
+    Ok(step)
 }
 
 /// Deletes a temporary branch; a failure to do so is worth a warning, not the run.
@@ -501,26 +522,36 @@ async fn open_pull_request(
             pr.clone()
         }
         None => {
-            let created = repo
-                .create_pull_request(
-                    &snapshot.repository_id,
-                    &options.branch,
-                    base,
-                    &title,
-                    &body,
-                    options.draft,
-                )
-                .await;
-            match created {
-                Ok(pr) => {
-                    log.info(&format!("opened pull request #{} {}", pr.number, pr.url))?;
-                    pr
+            let mut attempt = 0;
+            loop {
+                attempt += 1;
+                let created = repo
+                    .create_pull_request(
+                        &snapshot.repository_id,
+                        &options.branch,
+                        base,
+                        &title,
+                        &body,
+                        options.draft,
+                    )
+                    .await;
+                match created {
+                    Ok(pr) => {
+                        log.info(&format!("opened pull request #{} {}", pr.number, pr.url))?;
+                        break pr;
+                    }
+                    // An unanswered (or concurrent) create may have worked: look before failing.
+                    // If it did not, it is sent again: GitHub refuses a second open pull
+                    // request for one branch, so this cannot make two.
+                    Err(e) => match repo.find_pull_request(&options.branch, base).await? {
+                        Some(pr) => break pr,
+                        None if unclear(&e) && attempt < UNCLEAR_ATTEMPTS => {
+                            log.info(&format!("no clear answer from GitHub ({e}); trying again"))?;
+                            tokio::time::sleep(crate::retry::backoff(attempt)).await;
+                        }
+                        None => return Err(e.into()),
+                    },
                 }
-                // An unanswered (or concurrent) create may have worked: look before failing.
-                Err(e) => match repo.find_pull_request(&options.branch, base).await? {
-                    Some(pr) => pr,
-                    None => return Err(e.into()),
-                },
             }
         }
     };
