@@ -50,7 +50,7 @@ struct Entry {
 }
 
 #[derive(Debug, Clone)]
-struct Doc {
+pub(super) struct Doc {
     eol: &'static str,
     bom: bool,
     final_newline: bool,
@@ -98,7 +98,7 @@ fn entry() -> impl Strategy<Value = Entry> {
         )
 }
 
-fn doc() -> impl Strategy<Value = Doc> {
+pub(super) fn doc() -> impl Strategy<Value = Doc> {
     (
         prop_oneof![Just("\n"), Just("\r\n")],
         any::<bool>(),
@@ -124,6 +124,11 @@ fn doc() -> impl Strategy<Value = Doc> {
 }
 
 impl Doc {
+    /// The document as generated, before any edit.
+    pub(super) fn original(&self) -> String {
+        self.render(|e| e.style.quote(&e.tag))
+    }
+
     /// The document's text with each entry's tag rendered by `tag_of`.
     fn render(&self, tag_of: impl Fn(&Entry) -> String) -> String {
         let eol = self.eol;
@@ -203,7 +208,7 @@ proptest! {
 
     #[test]
     fn only_the_targeted_values_change(doc in doc()) {
-        let input = doc.render(|e| e.style.quote(&e.tag));
+        let input = doc.original();
         let want = doc.render(|e| e.style.quote(if is_target(e) { TAG } else { &e.tag }));
         let out = edit(&input, &TARGETS).map_err(|e| TestCaseError::fail(format!("{e}\n{input}")))?;
         prop_assert_eq!(&out.text, &want);

@@ -11,7 +11,7 @@ use saphyr_parser::{Event, Marker, Parser, ScalarStyle, Span, StrInput};
 use super::EditError;
 
 /// Deeper documents are refused rather than risk the stack.
-const MAX_DEPTH: usize = 128;
+pub(super) const MAX_DEPTH: usize = 128;
 
 /// Where a node starts: a byte offset into the text, and the 1-based line and column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
