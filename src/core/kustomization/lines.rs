@@ -232,7 +232,7 @@ fn item<'a>(
         return None;
     }
     match split_pair(content) {
-        Some(_) => {
+        Some((key, rest)) => {
             let map = Kind::Map {
                 pairs: Vec::new(),
                 flow: false,
@@ -242,7 +242,7 @@ fn item<'a>(
                 indent: col,
                 pending: None,
             });
-            pair(stack.last_mut()?, line, col)
+            pair_from(stack.last_mut()?, line, col, key, rest)
         }
         None => {
             let value = value(line, col)?;
@@ -300,6 +300,16 @@ fn pair_line<'a>(
 /// Reads `key: value` (or `key:`) starting at `col` into the mapping `frame`.
 fn pair<'a>(frame: &mut Frame<'a>, line: &Line<'a>, col: usize) -> Option<()> {
     let (key, rest) = split_pair(&line.text[col..])?;
+    pair_from(frame, line, col, key, rest)
+}
+
+fn pair_from<'a>(
+    frame: &mut Frame<'a>,
+    line: &Line<'a>,
+    col: usize,
+    key: &'a str,
+    rest: &'a str,
+) -> Option<()> {
     let key = scalar(Cow::Borrowed(key), ScalarStyle::Plain, line.pos(col));
     let value_text = rest.trim_start_matches(' ');
     if value_text.is_empty() || value_text.starts_with('#') {
@@ -311,24 +321,23 @@ fn pair<'a>(frame: &mut Frame<'a>, line: &Line<'a>, col: usize) -> Option<()> {
     Some(())
 }
 
-/// A plain key and what follows its `: `, when `text` starts with one.
+/// A plain key and what follows its `: `, when `text` starts with one. One pass over the bytes.
 fn split_pair(text: &str) -> Option<(&str, &str)> {
-    if !plain_start(text) {
+    let bytes = text.as_bytes();
+    if !plain_start(bytes) {
         return None;
     }
-    let bytes = text.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
-            b':' if bytes.get(i + 1).is_none_or(|&b| b == b' ') => {
-                let key = &text[..i];
-                if key.ends_with(' ') || key.contains(" #") {
+            b':' if i + 1 == bytes.len() || bytes[i + 1] == b' ' => {
+                if bytes[i - 1] == b' ' {
                     return None;
                 }
-                return Some((key, &text[i + 1..]));
+                return Some((&text[..i], &text[i + 1..]));
             }
-            b'\t' | b'\r' => return None,
-            b if !b.is_ascii() => return None,
+            b'#' if bytes[i - 1] == b' ' => return None,
+            b'\t' | b'\r' | 0x80.. => return None,
             _ => i += 1,
         }
     }
@@ -336,85 +345,104 @@ fn split_pair(text: &str) -> Option<(&str, &str)> {
 }
 
 /// Whether a plain scalar may start here: not with an indicator (`-` only before a non-space).
-fn plain_start(text: &str) -> bool {
-    let mut chars = text.chars();
-    match chars.next() {
-        Some('-') => chars.next().is_some_and(|c| c != ' '),
-        Some(c) => c.is_ascii() && !"?:,[]{}#&*!|>'\"%@`- \t".contains(c),
-        None => false,
+fn plain_start(bytes: &[u8]) -> bool {
+    match bytes {
+        [b'-', next, ..] => *next != b' ',
+        [first, ..] => !matches!(
+            first,
+            b'?' | b':'
+                | b','
+                | b'['
+                | b']'
+                | b'{'
+                | b'}'
+                | b'#'
+                | b'&'
+                | b'*'
+                | b'!'
+                | b'|'
+                | b'>'
+                | b'\''
+                | b'"'
+                | b'%'
+                | b'@'
+                | b'`'
+                | b'-'
+                | b' '
+                | b'\t'
+                | 0x80..
+        ),
+        [] => false,
     }
 }
 
 /// The value starting at `col`, which must be the last thing on the line but for a comment.
 fn value<'a>(line: &Line<'a>, col: usize) -> Option<Node<'a>> {
     let text = &line.text[col..];
+    let bytes = text.as_bytes();
     let pos = line.pos(col);
-    let (node, rest) = if let Some(inner) = text.strip_prefix('\'') {
-        let close = closing_single(inner)?;
-        let raw = &inner[..close];
-        let value = if raw.contains("''") {
-            Cow::Owned(raw.replace("''", "'"))
-        } else {
-            Cow::Borrowed(raw)
-        };
-        (
-            scalar(value, ScalarStyle::SingleQuoted, pos),
-            &inner[close + 1..],
-        )
-    } else if let Some(inner) = text.strip_prefix('"') {
-        let close = inner.find(['"', '\\'])?;
-        if inner.as_bytes()[close] == b'\\' {
-            return None;
+    let (node, end) = match bytes.first()? {
+        b'\'' => {
+            let close = closing_quote(&bytes[1..], b'\'')? + 1;
+            let raw = &text[1..close];
+            let value = if raw.contains("''") {
+                Cow::Owned(raw.replace("''", "'"))
+            } else {
+                Cow::Borrowed(raw)
+            };
+            (scalar(value, ScalarStyle::SingleQuoted, pos), close + 1)
         }
-        let value = Cow::Borrowed(&inner[..close]);
-        (
-            scalar(value, ScalarStyle::DoubleQuoted, pos),
-            &inner[close + 1..],
-        )
-    } else {
-        if !plain_start(text) {
-            return None;
+        b'"' => {
+            let close = closing_quote(&bytes[1..], b'"')? + 1;
+            let value = Cow::Borrowed(&text[1..close]);
+            (scalar(value, ScalarStyle::DoubleQuoted, pos), close + 1)
         }
-        let end = text.find(" #").unwrap_or(text.len());
-        let value = text[..end].trim_end_matches(' ');
-        if value.contains(": ")
-            || value.ends_with(':')
-            || !value.is_ascii()
-            || value.contains(['\t', '\r'])
-        {
-            return None;
+        _ => {
+            if !plain_start(bytes) {
+                return None;
+            }
+            let mut end = bytes.len();
+            for (i, &b) in bytes.iter().enumerate() {
+                match b {
+                    b'#' if bytes[i - 1] == b' ' => {
+                        end = i;
+                        break;
+                    }
+                    b':' if i + 1 == bytes.len() || bytes[i + 1] == b' ' => return None,
+                    b'\t' | b'\r' | 0x80.. => return None,
+                    _ => {}
+                }
+            }
+            let value = text[..end].trim_end_matches(' ');
+            (
+                scalar(Cow::Borrowed(value), ScalarStyle::Plain, pos),
+                value.len(),
+            )
         }
-        (
-            scalar(Cow::Borrowed(value), ScalarStyle::Plain, pos),
-            &text[value.len()..],
-        )
     };
-    if let Kind::Scalar { value, .. } = &node.kind
-        && (!value.is_ascii() || value.contains(['\t', '\r']))
-    {
-        return None;
-    }
-    let rest = rest.trim_start_matches(' ');
-    let ends = rest.is_empty()
-        || (rest.starts_with('#')
-            && text.len() > rest.len()
-            && text[..text.len() - rest.len()].ends_with(' '));
-    ends.then_some(node)
+    // After the value: nothing, or spaces and a comment.
+    let rest = &bytes[end..];
+    let gap = rest.iter().take_while(|&&b| b == b' ').count();
+    (rest.len() == gap || (gap > 0 && rest[gap] == b'#')).then_some(node)
 }
 
-/// The offset of the `'` closing a single-quoted scalar (`''` is a quote inside it).
-fn closing_single(inner: &str) -> Option<usize> {
-    let bytes = inner.as_bytes();
+/// The offset of the quote closing a quoted scalar, in the bytes after its opening quote; `None`
+/// where it does not close on the line, or holds what the fast reader leaves to saphyr-parser
+/// (an escape, a tab, text that is not ASCII). In single quotes `''` is a quote.
+fn closing_quote(bytes: &[u8], quote: u8) -> Option<usize> {
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'\'' {
-            if bytes.get(i + 1) == Some(&b'\'') {
-                i += 2;
-                continue;
+        match bytes[i] {
+            b if b == quote => {
+                if quote == b'\'' && bytes.get(i + 1) == Some(&b'\'') {
+                    i += 2;
+                    continue;
+                }
+                return Some(i);
             }
-            return Some(i);
+            b'\\' | b'\t' | b'\r' | 0x80.. => return None,
+            _ => i += 1,
         }
-        i += 1;
     }
     None
 }

@@ -33,6 +33,8 @@ pub(super) struct Item {
     pub col: usize,
     /// For an item of a flow list (`images: [...]`): the byte offset just past its `}`.
     pub flow_end: Option<usize>,
+    /// The byte offset of its `name` key.
+    pub name: usize,
 }
 
 impl Plan {
@@ -71,6 +73,7 @@ pub(super) fn plan(body: &str, root: &Node, targets: &[Target]) -> Result<Plan, 
             start: entry.pos.byte,
             col: entry.pos.col,
             flow_end: flow.then_some(entry.end),
+            name: entry.get("name")?.map_or(entry.pos.byte, |(key, _)| key.pos.byte),
         };
         plan.entries.push(PlannedEntry {
             update,
@@ -416,7 +419,8 @@ mod tests {
             Item {
                 start: 10,
                 col: 3,
-                flow_end: None
+                flow_end: None,
+                name: 10,
             }
         );
     }
