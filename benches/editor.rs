@@ -1,13 +1,12 @@
-//! Editor speed: how long one promotion's edit of a kustomization file takes, on the bundled
-//! example's overlay and on a large generated file. Run with `cargo bench` (or scripts/bench).
-//! Each figure is the fastest of several rounds of many iterations, to keep noise out.
-
-// A benchmark's report is its stdout.
-#![allow(clippy::print_stdout)]
+//! Editor speed: one promotion's edit of a kustomization file, the independent read-back check
+//! included, on the bundled example's overlay (about 1 KB, two images) and on generated files of
+//! 1,000 and 10,000 `images:` entries (about 100 KB and 1 MB) to show the growth is linear.
+//! Run with `cargo bench --bench editor` (or scripts/bench).
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use gitops_promote::core::kustomization::{Target, edit, image_entries};
 
 const TARGETS: [Target<'static>; 2] = [
@@ -23,59 +22,70 @@ const TARGETS: [Target<'static>; 2] = [
     },
 ];
 
-/// The fastest per-iteration time over `rounds` rounds of `iters` calls.
-fn measure(rounds: u32, iters: u32, mut f: impl FnMut()) -> Duration {
-    (0..rounds)
-        .map(|_| {
-            let start = Instant::now();
-            for _ in 0..iters {
-                f();
-            }
-            start.elapsed() / iters
-        })
-        .min()
-        .unwrap_or_default()
-}
-
-fn report(name: &str, bytes: usize, per_iter: Duration) {
-    let mb_s = bytes as f64 / per_iter.as_secs_f64() / 1e6;
-    println!(
-        "{name:<48} {:>10.1} µs/edit {mb_s:>8.1} MB/s ({bytes} bytes)",
-        per_iter.as_secs_f64() * 1e6
-    );
-}
-
-fn main() {
-    let overlay = std::fs::read_to_string(concat!(
+/// The example's analytics overlay: comments, a generator, two promoted images with Flux
+/// image-policy markers.
+fn overlay() -> String {
+    std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/examples/flux-gitops-pipeline/apps/sample-saas-app/overlays/analytics/kustomization.yaml"
     ))
-    .expect("the example overlay");
-    let t = measure(10, 2_000, || {
-        black_box(edit(black_box(&overlay), &TARGETS).expect("edits"));
-    });
-    report("edit: example analytics overlay", overlay.len(), t);
+    .expect("the example overlay")
+}
 
-    let t = measure(10, 2_000, || {
-        black_box(image_entries(black_box(&overlay)).expect("lists"));
-    });
-    report("scan: example analytics overlay", overlay.len(), t);
-
-    // A large kustomization: 1000 images entries, comments, two of them promoted.
-    let mut big =
+/// A kustomization with `entries` images entries of about 100 bytes each, two of them
+/// (`backend` near the start, `frontend` near the end) promoted.
+fn large(entries: usize) -> String {
+    let mut text =
         String::from("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nimages:\n");
-    for i in 0..1000 {
-        let name = match i {
-            10 => "backend".to_owned(),
-            900 => "frontend".to_owned(),
-            _ => format!("service-{i:04}"),
+    for i in 0..entries {
+        let name = if i == entries / 100 {
+            "backend".to_owned()
+        } else if i == entries * 9 / 10 {
+            "frontend".to_owned()
+        } else {
+            format!("svc-{i:05}")
         };
-        big.push_str(&format!(
-            "  # {name}\n  - name: {name}\n    newName: 123456789012.dkr.ecr.us-east-1.amazonaws.com/team/{name}\n    newTag: v1.{i} # {{\"$imagepolicy\": \"flux-system:{name}:tag\"}}\n"
+        text.push_str(&format!(
+            "- name: {name}\n  newName: 123456789012.dkr.ecr.us-east-1.amazonaws.com/{name}\n  newTag: v1.{i}\n"
         ));
     }
-    let t = measure(5, 50, || {
-        black_box(edit(black_box(&big), &TARGETS).expect("edits"));
-    });
-    report("edit: 1000 images entries", big.len(), t);
+    text
 }
+
+fn editor(c: &mut Criterion) {
+    let cases = [
+        ("overlay_1kb_2_images", overlay()),
+        ("entries_1000_100kb", large(1_000)),
+        ("entries_10000_1mb", large(10_000)),
+    ];
+    let mut group = c.benchmark_group("edit");
+    for (name, text) in &cases {
+        // Each case must really edit both images, or the bench would time a no-op.
+        let edited = edit(text, &TARGETS).expect("edits");
+        assert_eq!(edited.entries.iter().filter(|e| e.is_change()).count(), 2);
+        group.throughput(Throughput::Bytes(text.len() as u64));
+        group.bench_function(*name, |b| {
+            b.iter(|| edit(black_box(text), black_box(&TARGETS)).expect("edits"))
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("image_entries");
+    for (name, text) in &cases {
+        group.throughput(Throughput::Bytes(text.len() as u64));
+        group.bench_function(*name, |b| {
+            b.iter(|| image_entries(black_box(text)).expect("lists"))
+        });
+    }
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .sample_size(20)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    targets = editor
+}
+criterion_main!(benches);
