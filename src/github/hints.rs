@@ -41,3 +41,35 @@ pub fn auto_merge_refused(e: &GitHubError, number: u64, url: &str) -> String {
         format!("pull request #{number} is open, but enabling auto-merge failed: {e}")
     }
 }
+
+/// A refused read of the GitOps repository's commit statuses, with the permission it needs.
+pub fn statuses_refused(e: GitHubError) -> anyhow::Error {
+    match e {
+        GitHubError::Forbidden { what, message, .. } => anyhow::anyhow!(
+            "{what}: forbidden (403 {message}); to wait for Flux, gitops_repo_token must also \
+             read commit statuses (a fine-grained token: \"Commit statuses: read\" on the GitOps \
+             repository)"
+        ),
+        e => e.into(),
+    }
+}
+
+/// A refused deployment write on the application repository, with what the token lacks.
+pub fn deployment_refused(e: &GitHubError) -> String {
+    let needs = "recording a deployment needs github_token with `deployments: write` on the \
+                 application repository: add `permissions: deployments: write` to the job";
+    match e {
+        GitHubError::Forbidden { what, message, .. } => {
+            format!("{what}: forbidden (403 {message}); {needs}")
+        }
+        GitHubError::NotFound { what, message, .. } => format!(
+            "{what}: not found (404 {message}); {needs} (GITHUB_REPOSITORY and GITHUB_SHA name \
+             the repository and commit; a token for another repository cannot see it)"
+        ),
+        GitHubError::Unauthorized { what, message } => format!(
+            "{what}: GitHub rejected github_token (401 {message}); leave github_token at its \
+             default, the workflow's own token"
+        ),
+        e => e.to_string(),
+    }
+}

@@ -1,17 +1,21 @@
 //! The GitHub adapter. `transport` speaks HTTP (auth, retries, rate limits, error classes);
 //! `snapshot` reads a branch, its kustomization files and the pull request branch in one query;
 //! `commit` lands one commit (GraphQL, signed by GitHub; or the REST Git Data path); `pulls`
-//! opens or updates the pull request; `hints` turns GitHub's refusals into what to do.
+//! opens or updates the pull request; `statuses` polls the commit statuses Flux posts;
+//! `deployments` records a deployment on the application repository; `hints` turns GitHub's
+//! refusals into what to do.
 
 pub mod commit;
+pub mod deployments;
 pub mod hints;
 pub mod pulls;
 pub mod snapshot;
+pub mod statuses;
 mod transport;
 
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 
-pub use transport::{GitHub, GitHubError, GraphQlError, Resend};
+pub use transport::{Conditional, GitHub, GitHubError, GraphQlError, Resend};
 
 /// One repository on GitHub.
 pub struct Repo<'a> {

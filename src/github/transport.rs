@@ -223,10 +223,42 @@ impl GitHub {
         resend: Resend,
     ) -> Result<T, GitHubError> {
         let url = format!("{}{path}", self.api_url);
-        let value = self
-            .send(&self.rest, what, method, &url, body, resend, false)
+        let reply = self
+            .send(&self.rest, what, method, &url, body, None, resend, false)
             .await?;
-        decode(what, value)
+        decode(what, reply.value.unwrap_or(Value::Null))
+    }
+
+    /// A REST GET sent with `If-None-Match: etag` when one is given: GitHub answers
+    /// `304 Not Modified` when the resource is unchanged since the answer that carried `etag`,
+    /// and such an answer does not count against the rate limit (REST docs, "conditional
+    /// requests"). Polling this way is free until something changes.
+    pub async fn rest_if_changed<T: DeserializeOwned>(
+        &self,
+        what: &str,
+        path: &str,
+        etag: Option<&str>,
+    ) -> Result<Conditional<T>, GitHubError> {
+        let url = format!("{}{path}", self.api_url);
+        let reply = self
+            .send(
+                &self.rest,
+                what,
+                Method::GET,
+                &url,
+                None,
+                etag,
+                Resend::Safe,
+                false,
+            )
+            .await?;
+        Ok(match reply.value {
+            None => Conditional::Unchanged,
+            Some(value) => Conditional::Changed {
+                value: decode(what, value)?,
+                etag: reply.etag,
+            },
+        })
     }
 
     /// A GraphQL query or mutation. `errors` become [`GitHubError::GraphQl`] (or `Forbidden`,
@@ -246,10 +278,13 @@ impl GitHub {
                 Method::POST,
                 &self.graphql_url,
                 Some(&body),
+                None,
                 resend,
                 true,
             )
-            .await?;
+            .await?
+            .value
+            .unwrap_or(Value::Null);
         if let Some(errors) = value.get("errors").filter(|e| !e.is_null()) {
             let errors: Vec<GraphQlError> =
                 serde_json::from_value(errors.clone()).map_err(|e| GitHubError::Decode {
@@ -293,9 +328,10 @@ impl GitHub {
         method: Method,
         url: &str,
         body: Option<&Value>,
+        if_none_match: Option<&str>,
         resend: Resend,
         graphql: bool,
-    ) -> Result<Value, GitHubError> {
+    ) -> Result<Reply, GitHubError> {
         let _call = crate::inflight::enter(format!("GitHub: {what}"));
         let mut attempt = 0;
         let mut limited = 0;
@@ -303,10 +339,18 @@ impl GitHub {
             attempt += 1;
             let retry = attempt < ATTEMPTS;
             let failure = match self
-                .send_once(client, what, method.clone(), url, body, graphql)
+                .send_once(
+                    client,
+                    what,
+                    method.clone(),
+                    url,
+                    body,
+                    if_none_match,
+                    graphql,
+                )
                 .await
             {
-                Ok(value) => return Ok(value),
+                Ok(reply) => return Ok(reply),
                 Err(failure) => failure,
             };
             let wait = match failure {
@@ -343,6 +387,7 @@ impl GitHub {
             .is_none_or(|deadline| Instant::now() + wait < deadline)
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn send_once(
         &self,
         client: &Octocrab,
@@ -350,9 +395,13 @@ impl GitHub {
         method: Method,
         url: &str,
         body: Option<&Value>,
+        if_none_match: Option<&str>,
         graphql: bool,
-    ) -> Result<Value, Failure> {
+    ) -> Result<Reply, Failure> {
         let mut request = http::Request::builder().method(method).uri(url);
+        if let Some(etag) = if_none_match {
+            request = request.header(http::header::IF_NONE_MATCH, etag);
+        }
         let payload = match body {
             Some(b) => {
                 request = request.header(http::header::CONTENT_TYPE, "application/json");
@@ -373,6 +422,13 @@ impl GitHub {
             .map_err(|e| network_failure(what, url, &e))?;
         let status = response.status();
         let headers = response.headers().clone();
+        let etag = headers
+            .get(http::header::ETAG)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        if status == StatusCode::NOT_MODIFIED && if_none_match.is_some() {
+            return Ok(Reply { value: None, etag });
+        }
         let text = client
             .body_to_string(response)
             .await
@@ -389,7 +445,10 @@ impl GitHub {
             if graphql && graphql_rate_limited(&value) {
                 return Err(Failure::RateLimited(primary_reset(&headers)));
             }
-            return Ok(value);
+            return Ok(Reply {
+                value: Some(value),
+                etag,
+            });
         }
         let message = serde_json::from_str::<Value>(&text)
             .ok()
@@ -433,6 +492,21 @@ fn network_failure(what: &str, url: &str, error: &octocrab::Error) -> Failure {
             message: diagnosis.message,
         })
     }
+}
+
+/// An answer: its JSON body (`None` for `304 Not Modified`) and its `ETag`.
+struct Reply {
+    value: Option<Value>,
+    etag: Option<String>,
+}
+
+/// The answer to a conditional GET.
+#[derive(Debug)]
+pub enum Conditional<T> {
+    /// The resource changed (or nothing was known): its body, and the `ETag` to send next time.
+    Changed { value: T, etag: Option<String> },
+    /// `304 Not Modified`: as it was when `etag` was given.
+    Unchanged,
 }
 
 fn decode<T: DeserializeOwned>(what: &str, value: Value) -> Result<T, GitHubError> {
