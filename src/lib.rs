@@ -9,6 +9,7 @@ pub mod aws;
 pub mod checkout;
 pub mod config;
 pub mod core;
+pub mod flux;
 pub mod github;
 pub mod inflight;
 pub mod net;
