@@ -9,8 +9,10 @@ use std::time::Duration;
 use clap::Parser;
 
 use crate::aws::oidc::TokenRequest;
+use crate::core::flux::FluxObject;
 use crate::core::image::{ImageSpec, Tag};
 use crate::core::paths::{PathPattern, default_patterns};
+use crate::flux::receiver::Webhook;
 use crate::secret::Secret;
 
 /// Declares the inputs once: the struct the environment and clap both fill, and the list of
@@ -124,8 +126,24 @@ inputs! {
     /// Enable auto-merge on the pull request: none, merge, squash or rebase [default: none].
     auto_merge,
     /// The most the whole run may take, in seconds, waits for rate limits included; past it the
-    /// run fails [default: 300].
+    /// run fails; the wait for Flux (wait_timeout) comes on top [default: 300].
     timeout_seconds,
+    /// Flux objects whose verdict to wait for once the commit lands, comma or newline
+    /// separated, each `name` (a Kustomization) or `kind/name`.
+    wait_for,
+    /// How long to wait for Flux's verdict, in seconds [default: 600].
+    wait_timeout,
+    /// A Flux Receiver's URL, called right after the commit so that Flux reconciles at once.
+    flux_webhook_url,
+    /// The Receiver's token, which signs the call (generic-hmac).
+    flux_webhook_secret,
+    /// Record a GitHub deployment of GITHUB_SHA to this environment on GITHUB_REPOSITORY.
+    deployment_environment,
+    /// The environment's URL, set on the deployment when the rollout succeeds.
+    deployment_url,
+    /// The token that records the deployment (needs deployments: write) [action.yml: the
+    /// workflow's github.token].
+    github_token,
 }
 
 /// Variables the runner sets for every step.
@@ -216,6 +234,8 @@ pub struct Config {
     pub aws: AwsConfig,
     /// The most the whole run may take.
     pub timeout: Duration,
+    /// What follows the landing: Flux's verdict, its Receiver, a deployment.
+    pub flux: FluxOptions,
 }
 
 /// Where the GitOps repository is.
@@ -504,6 +524,7 @@ impl Config {
                 ));
             }
         };
+        let flux = FluxOptions::from_inputs(&all, env, matches!(gitops, Gitops::Remote(_)))?;
 
         Ok(Self {
             gitops,
@@ -516,6 +537,7 @@ impl Config {
             dry_run,
             aws,
             timeout,
+            flux,
         })
     }
 }
@@ -821,6 +843,172 @@ impl AwsConfig {
     }
 }
 
+/// What follows the landing (commit mode): waiting for Flux's verdict, calling its Receiver,
+/// recording a deployment on the application repository. All off by default.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FluxOptions {
+    /// Empty: no wait.
+    pub wait_for: Vec<FluxObject>,
+    pub wait_timeout: Duration,
+    pub webhook: Option<Webhook>,
+    pub deployment: Option<DeploymentOptions>,
+}
+
+/// A GitHub deployment of the workflow's commit, on the workflow's repository.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeploymentOptions {
+    pub environment: String,
+    pub url: Option<String>,
+    pub token: Secret,
+    /// GITHUB_REPOSITORY, split.
+    pub owner: String,
+    pub name: String,
+    /// GITHUB_SHA.
+    pub sha: String,
+}
+
+impl FluxOptions {
+    pub fn is_set(&self) -> bool {
+        !self.wait_for.is_empty() || self.webhook.is_some() || self.deployment.is_some()
+    }
+
+    fn from_inputs(raw: &RawInputs, env: &RunnerEnv, remote: bool) -> Result<Self, ConfigError> {
+        let mut wait_for: Vec<FluxObject> = Vec::new();
+        for item in given(raw.wait_for.clone())
+            .map(|w| list(&w))
+            .unwrap_or_default()
+        {
+            let object = FluxObject::parse(&item).map_err(|m| invalid("wait_for", m))?;
+            if wait_for.contains(&object) {
+                return Err(invalid("wait_for", format!("`{object}` is listed twice")));
+            }
+            wait_for.push(object);
+        }
+        let wait_timeout = match given(raw.wait_timeout.clone()) {
+            None => Duration::from_secs(600),
+            Some(s) => match s.parse::<u64>() {
+                Ok(n @ 1..=21_600) => Duration::from_secs(n),
+                _ => {
+                    return Err(invalid(
+                        "wait_timeout",
+                        format!("`{s}` is not a whole number of seconds from 1 to 21600"),
+                    ));
+                }
+            },
+        };
+        let secret = given(raw.flux_webhook_secret.clone()).map(Secret::new);
+        let webhook = match given(raw.flux_webhook_url.clone()) {
+            Some(url) => {
+                if !is_http_url(&url) {
+                    return Err(invalid(
+                        "flux_webhook_url",
+                        "is not an http(s) URL like https://flux-webhook.example.com/hook/<digest> \
+                         (the Receiver's status.webhookPath on the host that exposes it)",
+                    ));
+                }
+                Some(Webhook { url, secret })
+            }
+            None if secret.is_some() => {
+                return Err(invalid(
+                    "flux_webhook_secret",
+                    "is set, but flux_webhook_url is not: give the Receiver's URL too",
+                ));
+            }
+            None => None,
+        };
+        let url = given(raw.deployment_url.clone());
+        if let Some(u) = &url
+            && !is_http_url(u)
+        {
+            return Err(invalid(
+                "deployment_url",
+                format!("`{u}` is not an http(s) URL"),
+            ));
+        }
+        let deployment = match given(raw.deployment_environment.clone()) {
+            Some(environment) => {
+                if environment.chars().count() > 255 || environment.chars().any(char::is_control) {
+                    return Err(invalid(
+                        "deployment_environment",
+                        "must be at most 255 characters, on one line",
+                    ));
+                }
+                let token = given(raw.github_token.clone())
+                    .map(Secret::new)
+                    .ok_or_else(|| {
+                        invalid(
+                            "github_token",
+                            "required with deployment_environment: the workflow's token (its \
+                         default, github.token), with `permissions: deployments: write`",
+                        )
+                    })?;
+                let repository = given(env.github_repository.clone());
+                let (owner, name) = repository
+                    .as_deref()
+                    .and_then(|r| r.split_once('/'))
+                    .ok_or_else(|| {
+                        invalid(
+                            "deployment_environment",
+                            "needs GITHUB_REPOSITORY, the repository the deployment is recorded on",
+                        )
+                    })?;
+                let sha = given(env.github_sha.clone()).ok_or_else(|| {
+                    invalid(
+                        "deployment_environment",
+                        "needs GITHUB_SHA, the commit the deployment records",
+                    )
+                })?;
+                Some(DeploymentOptions {
+                    environment,
+                    url,
+                    token,
+                    owner: owner.to_owned(),
+                    name: name.to_owned(),
+                    sha,
+                })
+            }
+            None if url.is_some() => {
+                return Err(invalid(
+                    "deployment_url",
+                    "is set, but deployment_environment is not: name the environment too",
+                ));
+            }
+            None => None,
+        };
+        let options = Self {
+            wait_for,
+            wait_timeout,
+            webhook,
+            deployment,
+        };
+        if options.is_set() && !remote {
+            let input = if !options.wait_for.is_empty() {
+                "wait_for"
+            } else if options.webhook.is_some() {
+                "flux_webhook_url"
+            } else {
+                "deployment_environment"
+            };
+            return Err(invalid(
+                input,
+                "needs gitops_repo: the action waits for Flux and records deployments only \
+                 for the commits it makes on GitHub",
+            ));
+        }
+        Ok(options)
+    }
+}
+
+/// `http(s)://host[...]`, without credentials.
+fn is_http_url(text: &str) -> bool {
+    text.parse::<http::Uri>().is_ok_and(|uri| {
+        matches!(uri.scheme_str(), Some("http" | "https"))
+            && uri
+                .authority()
+                .is_some_and(|a| !a.host().is_empty() && !a.as_str().contains('@'))
+    })
+}
+
 fn is_session_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || "+=,.@_-".contains(c)
 }
@@ -1109,5 +1297,68 @@ mod tests {
         assert_eq!(merged.tag.as_deref(), Some("from-flag"));
         assert_eq!(merged.dry_run.as_deref(), Some("true"));
         assert_eq!(merged.images.as_deref(), Some("backend"));
+    }
+
+    /// Issue 12: what follows the landing is off by default and checked input by input.
+    #[test]
+    fn flux_inputs_default_off_and_name_themselves_when_wrong() {
+        let mut r = raw(&[]);
+        r.gitops_path = None;
+        r.gitops_repo = Some("acme/flux-gitops-pipeline".into());
+        r.gitops_repo_token = Some("t0ken".into());
+        let c = Config::from_inputs(r.clone(), &runner()).expect("valid");
+        assert!(!c.flux.is_set());
+        assert_eq!(c.flux.wait_timeout, Duration::from_secs(600));
+
+        r.wait_for = Some("sample-saas-app-platform, HelmRelease/podinfo".into());
+        r.deployment_environment = Some("dev".into());
+        r.github_token = Some("ghs_x".into());
+        r.flux_webhook_url = Some("https://flux.example.com/hook/abc".into());
+        r.flux_webhook_secret = Some("s3cret".into());
+        let c = Config::from_inputs(r.clone(), &runner()).expect("valid");
+        let names: Vec<String> = c.flux.wait_for.iter().map(|o| o.to_string()).collect();
+        assert_eq!(
+            names,
+            [
+                "kustomization/sample-saas-app-platform",
+                "helmrelease/podinfo"
+            ]
+        );
+        let d = c.flux.deployment.expect("a deployment");
+        assert_eq!(
+            (d.owner.as_str(), d.name.as_str()),
+            ("Acme", "Sample-SaaS-App")
+        );
+        assert_eq!(format!("{:?}", d.token), "***");
+
+        type Break = fn(&mut RawInputs);
+        let cases: [(&str, Break); 7] = [
+            ("wait_for", |r| r.wait_for = Some("flux-system/app".into())),
+            ("wait_for", |r| {
+                r.wait_for = Some("a, kustomization/a".into())
+            }),
+            ("wait_timeout", |r| r.wait_timeout = Some("0".into())),
+            ("flux_webhook_url", |r| {
+                r.flux_webhook_url = Some("flux.example.com".into())
+            }),
+            ("flux_webhook_secret", |r| r.flux_webhook_url = None),
+            ("github_token", |r| r.github_token = Some(" ".into())),
+            ("deployment_url", |r| {
+                r.deployment_url = Some("ftp://x".into())
+            }),
+        ];
+        for (input, break_it) in cases {
+            let mut wrong = r.clone();
+            break_it(&mut wrong);
+            let err = Config::from_inputs(wrong, &runner()).expect_err(input);
+            assert_eq!(err.input, input, "{err}");
+        }
+        let local = RawInputs {
+            wait_for: Some("app".into()),
+            ..raw(&[])
+        };
+        let err = Config::from_inputs(local, &runner()).expect_err("local");
+        assert_eq!(err.input, "wait_for", "{err}");
+        assert!(err.to_string().contains("needs gitops_repo"), "{err}");
     }
 }

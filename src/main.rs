@@ -44,14 +44,13 @@ fn main() -> ExitCode {
     let run = runtime.block_on(async {
         let work = app::run(&config, &mut log);
         tokio::pin!(work);
-        match tokio::time::timeout(config.timeout, &mut work).await {
+        match tokio::time::timeout(app::time_limit(&config), &mut work).await {
             Ok(run) => run,
             // Said while the run's calls are still under way, so it can name them.
             Err(_) => Err(anyhow::anyhow!(
-                "the run took longer than timeout_seconds ({} s) and was stopped{}; a write that \
-                 was under way may have landed, so check the GitOps repository before running \
-                 again",
-                config.timeout.as_secs(),
+                "the run took longer than {} and was stopped{}; a write that was under way \
+                 may have landed, so check the GitOps repository before running again",
+                app::time_limit_text(&config),
                 waiting_for()
             )),
         }
@@ -75,8 +74,12 @@ fn main() -> ExitCode {
             // Outputs and the step summary, when the runner (or act) names their files.
             let files = FileCommands::from_env();
             let landing = &outcome.landing;
-            let outputs = render::outputs(&outcome.changes, landing);
-            let summary = render::step_summary(&outcome.changes, outcome.written, landing);
+            let rollout = outcome.rollout.as_deref();
+            let outputs = render::outputs(&outcome.changes, landing, rollout);
+            let mut summary = render::step_summary(&outcome.changes, outcome.written, landing);
+            if let Some(rollout) = rollout {
+                summary.push_str(&render::rollout_summary(rollout));
+            }
             let written = files
                 .set_outputs(outputs.iter().map(|(name, value)| (*name, value.as_str())))
                 .and_then(|()| files.append_summary(&summary));

@@ -2,9 +2,11 @@
 //! one snapshot through the GitHub API) -> verify images in ECR -> patch -> write them, or land
 //! one commit or pull request. Nothing is written unless every step before it succeeded.
 //!
-//! `local` writes a checkout; `remote` runs the compare-and-swap loop on GitHub; `verify` holds
-//! the ECR session and digests.
+//! `local` writes a checkout; `remote` runs the compare-and-swap loop on GitHub; `flux` follows
+//! the commit into the cluster (Receiver, Flux's verdict, a deployment); `verify` holds the ECR
+//! session and digests.
 
+mod flux;
 mod local;
 mod remote;
 mod verify;
@@ -36,6 +38,8 @@ pub struct Outcome {
     /// What failed after the change landed (a label, a reviewer, auto-merge): the run fails,
     /// but its outputs still name the commit and pull request.
     pub failures: Vec<String>,
+    /// Flux's verdict and the deployment, when the run followed the commit into the cluster.
+    pub rollout: Option<Box<crate::core::flux::Rollout>>,
 }
 
 impl Outcome {
@@ -46,6 +50,7 @@ impl Outcome {
             written: false,
             landing: Landing::default(),
             failures: Vec::new(),
+            rollout: None,
         }
     }
 }
@@ -64,6 +69,29 @@ impl fmt::Display for FileProblems {
             f,
             "{n} kustomization file{s} could not be edited, so nothing was written"
         )
+    }
+}
+
+/// The most a run may take: `timeout_seconds` to land the change, then, when it follows the
+/// commit into the cluster, `wait_timeout` and a little for the deployment's last status.
+pub fn time_limit(config: &Config) -> std::time::Duration {
+    if config.flux.is_set() {
+        config.timeout + config.flux.wait_timeout + flux::FINISH_GRACE
+    } else {
+        config.timeout
+    }
+}
+
+/// [`time_limit`] in words, for the message when a run is stopped.
+pub fn time_limit_text(config: &Config) -> String {
+    let landing = format!("timeout_seconds ({} s)", config.timeout.as_secs());
+    if config.flux.is_set() {
+        format!(
+            "{landing} plus wait_timeout ({} s)",
+            config.flux.wait_timeout.as_secs()
+        )
+    } else {
+        landing
     }
 }
 

@@ -42,6 +42,7 @@ pub async fn run(
     log: &mut Workflow<impl Write>,
 ) -> anyhow::Result<Outcome> {
     log.add_mask(remote.token.expose())?;
+    super::flux::mask(config, log)?;
     let slug = format!("{}/{}", remote.owner, remote.name);
     let gh = GitHub::new(
         &remote.api_url,
@@ -85,7 +86,10 @@ pub async fn run(
             }
         };
         match step {
-            Step::Done(outcome) => return Ok(outcome),
+            // Then into the cluster: Flux's Receiver, its verdict, the deployment.
+            Step::Done(outcome) => {
+                return super::flux::follow(config, remote, &snapshot.base, outcome, log).await;
+            }
             Step::Again => unclear_in_a_row = 0,
             Step::Unclear(e) => {
                 unclear_in_a_row += 1;
@@ -272,6 +276,7 @@ async fn commit_mode(
         written: true,
         landing: landed(&commit),
         failures: Vec::new(),
+        rollout: None,
     }))
 }
 
@@ -441,6 +446,7 @@ async fn pull_request_mode(
         written: true,
         landing,
         failures,
+        rollout: None,
     }))
 }
 

@@ -7,9 +7,10 @@ use std::fmt::Write as _;
 use serde_norway::Value;
 
 use super::change::{ChangeSet, FileChange};
+use super::flux::{Rollout, Verdict};
 
 /// Every output action.yml declares, in its order.
-pub const OUTPUT_NAMES: [&str; 9] = [
+pub const OUTPUT_NAMES: [&str; 11] = [
     "changed",
     "commit_sha",
     "commit_url",
@@ -19,6 +20,8 @@ pub const OUTPUT_NAMES: [&str; 9] = [
     "images",
     "changed_files",
     "diff",
+    "reconciled",
+    "flux_status",
 ];
 
 /// The step summary shows at most this much of the diff: the runner refuses a summary over
@@ -41,8 +44,14 @@ pub struct Landing {
 /// which is what a workflow reads for an output that was never set.
 ///
 /// `changed` is `true` when at least one file's bytes change, in a dry run too (where nothing
-/// is written): it answers "is there something to promote".
-pub fn outputs(changes: &ChangeSet, landing: &Landing) -> Vec<(&'static str, String)> {
+/// is written): it answers "is there something to promote". `reconciled` and `flux_status` are
+/// set when the run waited for Flux (`rollout` names objects).
+pub fn outputs(
+    changes: &ChangeSet,
+    landing: &Landing,
+    rollout: Option<&Rollout>,
+) -> Vec<(&'static str, String)> {
+    let waited = rollout.filter(|r| r.waited());
     let text = |v: &Option<String>| v.clone().unwrap_or_default();
     let values = [
         (!changes.is_noop()).to_string(),
@@ -61,6 +70,10 @@ pub fn outputs(changes: &ChangeSet, landing: &Landing) -> Vec<(&'static str, Str
             .collect::<Vec<_>>()
             .join("\n"),
         changes.diff(),
+        waited
+            .map(|r| r.reconciled().to_string())
+            .unwrap_or_default(),
+        waited.map(Rollout::status_json).unwrap_or_default(),
     ];
     OUTPUT_NAMES.into_iter().zip(values).collect()
 }
@@ -261,6 +274,65 @@ fn summary_with_limit(
             );
         }
         out.push_str("</details>\n");
+    }
+    out
+}
+
+/// The step summary's part for what followed the landing: a table of Flux's verdict per object
+/// and the deployment recorded.
+pub fn rollout_summary(rollout: &Rollout) -> String {
+    let mut out = String::new();
+    let short = |c: &str| code(c.get(..7).unwrap_or(c));
+    if rollout.waited() {
+        let headline = if rollout.reconciled() {
+            "Flux reconciled every object"
+        } else if rollout
+            .objects
+            .iter()
+            .any(|(_, v)| matches!(v, Verdict::Failed(_)))
+        {
+            "Flux reports a failure"
+        } else {
+            "No verdict from Flux before `wait_timeout`"
+        };
+        let _ = writeln!(
+            out,
+            "\n### Flux\n\n{headline} (waited on {}).\n",
+            short(&rollout.commit)
+        );
+        out.push_str("| object | state | description | commit |\n| --- | --- | --- | --- |\n");
+        for (object, verdict) in &rollout.objects {
+            let (description, commit) = verdict.reported().map_or_else(
+                || ("(never reported)".to_owned(), String::new()),
+                |r| {
+                    (
+                        r.description.replace(['\r', '\n'], " ").replace('|', "\\|"),
+                        short(&r.commit),
+                    )
+                },
+            );
+            let _ = writeln!(
+                out,
+                "| {} | {} | {description} | {commit} |",
+                code(&object.to_string()),
+                verdict.state().as_str()
+            );
+        }
+        out.push('\n');
+    }
+    if let Some(d) = &rollout.deployment {
+        let url = d
+            .environment_url
+            .as_ref()
+            .map(|u| format!(", {u}"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "**Deployment:** {} (id {}): {}{url}\n",
+            code(&d.environment),
+            d.id,
+            d.state
+        );
     }
     out
 }
@@ -495,7 +567,7 @@ mod tests {
     /// they are known.
     #[test]
     fn outputs_render_every_value_from_the_record() {
-        let got = outputs(&promotion(), &Landing::default());
+        let got = outputs(&promotion(), &Landing::default(), None);
         let names: Vec<_> = got.iter().map(|(n, _)| *n).collect();
         assert_eq!(names, OUTPUT_NAMES);
         let value = |name: &str| {
@@ -534,7 +606,7 @@ mod tests {
             pull_request_number: Some(12),
             pull_request_url: Some("https://github.com/o/gitops/pull/12".into()),
         };
-        let got = outputs(&ChangeSet::default(), &landing);
+        let got = outputs(&ChangeSet::default(), &landing, None);
         assert_eq!(
             got[..6],
             [
@@ -737,7 +809,7 @@ Nothing to change: every image is already at its new tag.
 
 "
         );
-        let got = outputs(&set, &Landing::default());
+        let got = outputs(&set, &Landing::default(), None);
         assert_eq!(got[0], ("changed", "false".to_owned()));
         assert_eq!(got[7], ("changed_files", String::new()));
         assert_eq!(got[8], ("diff", String::new()));
