@@ -5,6 +5,7 @@ mod action;
 mod aws;
 mod cli;
 mod example;
+mod flux;
 mod github;
 mod golden;
 mod network;
