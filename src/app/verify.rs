@@ -55,7 +55,11 @@ impl Verifier {
     ) -> anyhow::Result<BTreeMap<String, String>> {
         let region = region(config)?;
         let default = DefaultRegistry {
-            registry_id: config.aws.registry_id.as_deref(),
+            registry_id: config
+                .aws
+                .registry_id
+                .as_deref()
+                .or_else(|| role_account(config)),
             region,
         };
         // Which registry image each entry pulls, and the files that pull it.
@@ -112,6 +116,15 @@ impl Verifier {
             .map(|(image, (name, _))| (*name, self.found[image].as_str()));
         Ok(pull::digests_by_image(pulled, config.pin_digest)?)
     }
+}
+
+/// The account of the role's credentials, which is the account in the role's ARN
+/// (`arn:aws:iam::<account>:role/...`): the default registry, named, so that an entry without
+/// `newName` and an overlay's ECR URI of the same repository are one image, looked up once.
+fn role_account(config: &Config) -> Option<&str> {
+    let arn = config.aws.role_arn.as_deref()?;
+    let account = arn.split(':').nth(4)?;
+    (account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())).then_some(account)
 }
 
 fn region(config: &Config) -> anyhow::Result<&str> {

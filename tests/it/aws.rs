@@ -349,3 +349,28 @@ fn a_multi_arch_image_is_pinned_by_its_index_digest() {
         "{text}"
     );
 }
+
+/// The base's entry without `newName` and an overlay's ECR URI of the same repository in the
+/// role's account are one image: it is looked up once, not once per spelling (issue 11).
+#[test]
+fn one_repository_named_two_ways_is_looked_up_once() {
+    let (moto, oidc, tree) = (Moto::fresh_account(), OidcIssuer::start(), gitops());
+    moto.push(REGION, None, "sample-saas-app/backend", TAG);
+    moto.push(REGION, None, "sample-saas-app/frontend", TAG);
+    let overlay = tree.path().join("apps/sample-saas-app/overlays/platform");
+    fs::create_dir_all(&overlay).expect("mkdir");
+    let registry = format!("{}.dkr.ecr.{REGION}.amazonaws.com", moto.account_id());
+    fs::write(
+        overlay.join("kustomization.yaml"),
+        format!(
+            "resources: [../../base]\nimages:\n  - name: backend\n    newName: {registry}/sample-saas-app/backend\n    newTag: sha-0000000\n  - name: frontend\n    newName: {registry}/sample-saas-app/frontend\n    newTag: sha-0000000\n"
+        ),
+    )
+    .expect("write");
+    let proxy = FaultProxy::start(&moto.endpoint, "DescribeImages", vec![]);
+    on_github(&moto, &oidc, tree.path())
+        .env("AWS_ENDPOINT_URL", &proxy.endpoint)
+        .output()
+        .success();
+    assert_eq!(proxy.seen(), 2, "backend and frontend, once each");
+}
