@@ -149,7 +149,10 @@ pub fn edit(text: &str, targets: &[Target]) -> Result<Edited, EditError> {
         });
     }
     let edited = splice::apply(body, plan.splices());
-    verify::verify(body, &edited, &plan, targets)?;
+    // Aliases are where libyaml refuses what the editor's reader accepts (an alias bomb's
+    // expansion), wherever in the file they are: such a file is always read whole.
+    let read_whole = root.has_alias();
+    verify::verify(body, &edited, &plan, targets, read_whole)?;
     Ok(Edited {
         text: format!("{bom}{edited}"),
         entries: plan.into_updates(),
@@ -432,6 +435,20 @@ mod tests {
             assert_eq!(err.position().map(|p| p.0), Some(line), "{src}: {err}");
             assert!(err.to_string().contains(needle), "{src}: {err}");
         }
+    }
+
+    /// A file with aliases is read back whole, so libyaml's refusal of an alias bomb anywhere in
+    /// it (which the changed lines alone would not show) still refuses the edit.
+    #[test]
+    fn an_alias_bomb_elsewhere_in_the_file_is_refused() {
+        let mut src = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..10 {
+            let refs = vec![format!("*a{}", i - 1); 9].join(", ");
+            src.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+        }
+        src.push_str("images:\n- name: backend\n  newTag: v1\n");
+        let err = promote(&src).expect_err("refused");
+        assert!(err.to_string().contains("repetition limit"), "{err}");
     }
 
     #[test]

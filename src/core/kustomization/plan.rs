@@ -73,7 +73,9 @@ pub(super) fn plan(body: &str, root: &Node, targets: &[Target]) -> Result<Plan, 
             start: entry.pos.byte,
             col: entry.pos.col,
             flow_end: flow.then_some(entry.end),
-            name: entry.get("name")?.map_or(entry.pos.byte, |(key, _)| key.pos.byte),
+            name: entry
+                .get("name")?
+                .map_or(entry.pos.byte, |(key, _)| key.pos.byte),
         };
         plan.entries.push(PlannedEntry {
             update,
@@ -240,7 +242,10 @@ fn plan_entry(
     let update = EntryUpdate {
         image: target.image.to_owned(),
         line: name_key.pos.line,
-        new_name: new_name.and_then(|(_, v)| v.as_str()).map(str::to_owned),
+        new_name: new_name
+            .filter(|(_, v)| !v.is_null())
+            .and_then(|(_, v)| v.as_str())
+            .map(str::to_owned),
         tag,
         digest: digest_update,
         final_digest,

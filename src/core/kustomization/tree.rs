@@ -91,6 +91,16 @@ impl Node<'_> {
         Ok(first.map(|(k, v)| (k, v)))
     }
 
+    /// Whether an alias (`*name`) occurs anywhere in the node.
+    pub fn has_alias(&self) -> bool {
+        match &self.kind {
+            Kind::Alias(_) => true,
+            Kind::Scalar { .. } => false,
+            Kind::Seq { items, .. } => items.iter().any(Node::has_alias),
+            Kind::Map { pairs, .. } => pairs.iter().any(|(k, v)| k.has_alias() || v.has_alias()),
+        }
+    }
+
     /// The node that carries anchor `id`, searched depth first.
     pub fn find_anchor(&self, id: usize) -> Option<&Self> {
         if self.anchor == id {

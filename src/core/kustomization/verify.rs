@@ -40,9 +40,11 @@
 //! `name` libyaml reads as the image: its name line and changed lines are keys at the item's key
 //! column, within the item's lines.
 //!
-//! What the fast path does not do is read the unchanged rest of the file with libyaml: a file that
-//! the editor's reader accepts and libyaml rejects elsewhere is edited rather than refused. Its
-//! unchanged bytes stay as unreadable to kustomize as before.
+//! What the fast path does not do is read the unchanged rest of the file with libyaml. Where that
+//! matters it is not taken: a file with aliases anywhere is read whole, as libyaml refuses to
+//! expand an alias bomb the editor's reader accepts (the caller says so with `read_whole`).
+//! Otherwise a file that the editor's reader accepts and libyaml rejects elsewhere is edited
+//! rather than refused; its unchanged bytes stay as unreadable to kustomize as before.
 
 use std::ops::Range;
 
@@ -59,8 +61,9 @@ pub(super) fn verify(
     after: &str,
     plan: &Plan,
     targets: &[Target],
+    read_whole: bool,
 ) -> Result<(), EditError> {
-    if windows_prove_it(before, after, plan) {
+    if !read_whole && windows_prove_it(before, after, plan) {
         return Ok(());
     }
     whole_document(before, after, plan, targets)
@@ -534,7 +537,7 @@ mod tests {
         for bad in tampered {
             assert_ne!(bad, after);
             assert!(!windows_prove_it(text, &bad, &plan), "{bad}");
-            let err = verify(text, &bad, &plan, &TARGETS).expect_err(&bad);
+            let err = verify(text, &bad, &plan, &TARGETS, false).expect_err(&bad);
             assert!(matches!(err, EditError::Verification(_)), "{err:?}");
         }
     }
@@ -546,9 +549,9 @@ mod tests {
         let text = "reg: &r registry/backend\nimages: [{name: backend, newName: *r, newTag: v1}]\n";
         let (plan, after) = planned(text);
         assert!(!windows_prove_it(text, &after, &plan));
-        assert_eq!(verify(text, &after, &plan, &TARGETS), Ok(()));
+        assert_eq!(verify(text, &after, &plan, &TARGETS, false), Ok(()));
         let bad = after.replace("registry/backend", "registry/other");
-        assert!(verify(text, &bad, &plan, &TARGETS).is_err());
+        assert!(verify(text, &bad, &plan, &TARGETS, false).is_err());
     }
 
     /// A block item's window runs from its first key's line to the next line indented less than
