@@ -1,5 +1,6 @@
-//! The change record: file -> image -> old value -> new value. The log lines, the diff and
-//! (later) the commit message, PR body, step summary and outputs are all rendered from it.
+//! The change record: file -> image -> old value -> new value, and what each entry renders to.
+//! The log lines, the diff, the commit message, PR body, step summary and outputs are all
+//! rendered from it.
 
 use std::fmt::Write as _;
 
@@ -39,18 +40,19 @@ impl ChangeSet {
         self.changed().next().is_none()
     }
 
-    /// The images that no selected file has an `images:` entry for.
-    pub fn missing<'a>(&self, images: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
-        images
-            .into_iter()
-            .filter(|image| {
-                !self
-                    .files
-                    .iter()
-                    .flat_map(|f| &f.entries)
-                    .any(|e| e.image == *image)
-            })
-            .collect()
+    /// The images whose entries change, in first-seen order.
+    pub fn changed_images(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = Vec::new();
+        for e in self
+            .changed()
+            .flat_map(|f| &f.entries)
+            .filter(|e| e.is_change())
+        {
+            if !names.contains(&e.image.as_str()) {
+                names.push(&e.image);
+            }
+        }
+        names
     }
 
     /// One line per entry: `path:line: image old -> new`, noting entries already current.
@@ -141,7 +143,7 @@ mod tests {
         );
         assert!(diff.contains("-  newTag: v1\n+  newTag: v2\n"), "{diff}");
         assert!(!diff.contains("b/kustomization.yaml"));
-        assert_eq!(set.missing(["backend", "frontend"]), vec!["frontend"]);
+        assert_eq!(set.changed_images(), ["backend"]);
         assert!(!set.is_noop());
     }
 }
