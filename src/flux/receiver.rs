@@ -75,11 +75,11 @@ pub async fn call(hook: &Webhook, body: Vec<u8>) -> Result<(), ReceiverError> {
 }
 
 fn call_blocking(hook: &Webhook, body: &[u8]) -> Result<(), ReceiverError> {
-    let agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(10)))
-        .http_status_as_error(false)
-        .build()
-        .new_agent();
+    // The roots and the proxy of src/net's policy, as every client gets them.
+    let agent = crate::net::policy()
+        .and_then(|net| net.ureq_agent(&hook.url, Duration::from_secs(10)))
+        .map_err(|e| ReceiverError::Unreachable(e.to_string()))?;
+    let _call = crate::inflight::enter("the Flux Receiver (flux_webhook_url)");
     let mut last = ReceiverError::Unreachable("not tried".into());
     for attempt in 1..=ATTEMPTS {
         let mut request = agent
@@ -99,7 +99,13 @@ fn call_blocking(hook: &Webhook, body: &[u8]) -> Result<(), ReceiverError> {
                 s @ 500..=599 => ReceiverError::Status(s),
                 s => return Err(ReceiverError::Status(s)),
             },
-            Err(e) => ReceiverError::Unreachable(e.to_string()),
+            Err(e) => {
+                let diagnosis = crate::net::diagnose_ureq(&e, &hook.url);
+                if !diagnosis.retry {
+                    return Err(ReceiverError::Unreachable(diagnosis.message));
+                }
+                ReceiverError::Unreachable(diagnosis.message)
+            }
         };
         if attempt < ATTEMPTS {
             std::thread::sleep(crate::retry::backoff(attempt));
