@@ -61,3 +61,64 @@ pub fn pull_request_body(changes: &ChangeSet, links: &[(&str, String)]) -> Strin
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixtures::{DIGEST, entry, file, promotion};
+    use super::*;
+
+    /// Only changed values are listed, file by file, a written digest after `@`, then the
+    /// trailers after a blank line.
+    #[test]
+    fn a_commit_body_lists_each_changed_value_then_the_trailers() {
+        let set = ChangeSet {
+            files: vec![
+                file(
+                    "a/kustomization.yaml",
+                    "v1\n",
+                    "v2\n",
+                    vec![
+                        entry("backend", Some("v1"), "v2", Some(DIGEST)),
+                        entry("frontend", Some("v2"), "v2", None),
+                        entry("worker", None, "v2", None),
+                    ],
+                ),
+                file(
+                    "b/kustomization.yaml",
+                    "same\n",
+                    "same\n",
+                    vec![entry("backend", Some("v2"), "v2", None)],
+                ),
+            ],
+        };
+        let trailers = [("Source-Commit", "o/app@1a2b3c4".to_owned())];
+        assert_eq!(
+            commit_body(&set, &trailers),
+            format!(
+                "a/kustomization.yaml: backend v1 -> v2 @ {DIGEST}\na/kustomization.yaml: worker (none) -> v2\n\nSource-Commit: o/app@1a2b3c4\n"
+            )
+        );
+        assert_eq!(changed_image_names(&set), "backend, worker");
+    }
+
+    /// One row per image and values, the files sharing it in one cell; then the links.
+    #[test]
+    fn a_pull_request_body_is_the_table_of_changes_and_the_links() {
+        let links = [(
+            "Workflow run",
+            "https://github.com/o/app/actions/runs/1".to_owned(),
+        )];
+        assert_eq!(
+            pull_request_body(&promotion(), &links),
+            "Promoted by gitops-promote.
+
+| image | old | new | files |
+| --- | --- | --- | --- |
+| `backend` | `sha-0000000` | `sha-1a2b3c4` | `apps/a/base/kustomization.yaml`<br>`apps/a/overlays/platform/kustomization.yaml` |
+| `frontend` | `sha-0000000` | `sha-1a2b3c4` | `apps/a/base/kustomization.yaml` |
+
+- Workflow run: https://github.com/o/app/actions/runs/1
+"
+        );
+    }
+}
