@@ -15,7 +15,8 @@
 //!   seeded from the directory `seed`) and a token of its own (`emu.token`, for a login of its
 //!   own, so rate limits are its own too). Through the handle, faults (`emu.fault(...)`) fire only
 //!   for requests with that token, and `emu.requests()` and `emu.assert_no_violations()` see only
-//!   those requests. `emu.add_token(login, permission)` makes further tokens for the repository.
+//!   those requests. `emu.add_token(login, permission)` makes further tokens for the repository
+//!   (their requests: `GET /_emulator/requests?token=<it>` through `emu.control`).
 //!   Pass `emu.url`, `emu.full_name()` and `emu.token` to the run; never the constants.
 //! - `github::Emulator::start(seed)`: a private emulator (a Python start-up of its own, seconds of
 //!   CPU) for a test that changes global state: `/_emulator/reset`, `/limits`, `/schema`,
