@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use crate::support::Run;
 use crate::support::aws::{Moto, OIDC_JWT, OIDC_REQUEST_TOKEN, REGION};
 use crate::support::github::Emulator;
 
@@ -633,47 +634,12 @@ fn forward(mut client: TcpStream, upstream: &str, request: &[u8]) -> std::io::Re
 // ------------------------------------------------------------------------------------------
 // Running the binary under a guard
 
-/// Every input action.yml declares; the runner passes each, unset ones as "".
-const INPUTS: &[&str] = &[
-    "gitops_path",
-    "app",
-    "paths",
-    "images",
-    "tag",
-    "verify_images",
-    "pin_digest",
-    "dry_run",
-    "aws_role_arn",
-    "aws_region",
-    "aws_audience",
-    "role_session_name",
-    "role_duration_seconds",
-    "ecr_registry_id",
-    "gitops_repo",
-    "gitops_repo_token",
-    "gitops_branch",
-    "mode",
-    "commit_message",
-    "pr_branch",
-    "pr_title",
-    "pr_labels",
-    "pr_reviewers",
-    "pr_draft",
-    "auto_merge",
-    "timeout_seconds",
-];
-
 /// A promotion on GitHub Actions into `emu`'s repository with its token: the role `role` through
 /// OIDC at `oidc`, AWS (STS, ECR) at `aws`.
 pub(crate) fn action(emu: &Emulator, oidc: &str, aws: &str, role: &str) -> Command {
     let github = &emu.url;
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_gitops-promote"));
-    cmd.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("GITHUB_ACTIONS", "true")
-        .env("GITHUB_REPOSITORY", "example-org/sample-saas-app")
-        .env("GITHUB_SHA", "1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b")
-        .env("GITHUB_RUN_ID", "4242")
+    let mut cmd = Run::actions().into_command();
+    cmd.env("GITHUB_RUN_ID", "4242")
         .env("GITHUB_SERVER_URL", "https://github.com")
         .env("GITHUB_API_URL", github)
         .env("GITHUB_GRAPHQL_URL", format!("{github}/graphql"))
@@ -681,9 +647,6 @@ pub(crate) fn action(emu: &Emulator, oidc: &str, aws: &str, role: &str) -> Comma
         .env("ACTIONS_ID_TOKEN_REQUEST_TOKEN", OIDC_REQUEST_TOKEN)
         .env("AWS_ENDPOINT_URL", aws)
         .env("AWS_REGION", REGION);
-    for input in INPUTS {
-        cmd.env(format!("INPUT_{}", input.to_uppercase()), "");
-    }
     for (name, value) in [
         ("gitops_repo", emu.full_name()),
         ("gitops_repo_token", emu.token.clone()),

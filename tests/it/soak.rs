@@ -290,13 +290,13 @@ fn twelve_concurrent_promotions_with_another_writer_all_land_in_one_pull_request
 
 /// Issue 9, item 7, as asked: 50 at once. Run by hand (see the module's doc).
 #[test]
-#[ignore = "the full soak: about a minute; run with --ignored"]
+#[ignore = "the full soak, one to two minutes: run with --ignored"]
 fn fifty_concurrent_promotions_with_another_writer_all_land_in_commit_mode() {
     soak(50, false);
 }
 
 #[test]
-#[ignore = "the full soak: about a minute; run with --ignored"]
+#[ignore = "the full soak, one to two minutes: run with --ignored"]
 fn fifty_concurrent_promotions_with_another_writer_all_land_in_one_pull_request() {
     soak(50, true);
 }
