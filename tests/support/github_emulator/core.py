@@ -236,6 +236,9 @@ class Emulator:
         self.limits = rules.Limits()
         # Mutations this "server" lacks, as an older GitHub Enterprise Server would.
         self.hidden_mutations: set = set()
+        # The same two settings for one token's requests only (tests sharing one emulator).
+        self._scoped_limits: Dict[str, rules.Limits] = {}
+        self._scoped_hidden: Dict[str, set] = {}
         self.rate_windows = rules.RateWindows()
         self.content = rules.ContentCreation()
         self._ids = 1000
@@ -248,6 +251,34 @@ class Emulator:
             old_flux.stop()
         self.statuses = StatusBook(self)
         self.flux = FluxSim(self)
+
+    # The limits and the missing mutations of the request being served: its token's own when set
+    # with `token` (POST /_emulator/limits, /_emulator/schema), else the server's.
+    @property
+    def limits(self) -> rules.Limits:
+        scoped = self._scoped_limits.get(getattr(self.scope, "token_id", None))
+        return self._limits if scoped is None else scoped
+
+    @limits.setter
+    def limits(self, value: rules.Limits) -> None:
+        self._limits = value
+
+    @property
+    def hidden_mutations(self) -> set:
+        scoped = self._scoped_hidden.get(getattr(self.scope, "token_id", None))
+        return self._hidden_mutations if scoped is None else scoped
+
+    @hidden_mutations.setter
+    def hidden_mutations(self, value: set) -> None:
+        self._hidden_mutations = value
+
+    def hide_mutations(self, names: List[str], token: Optional[str] = None) -> List[str]:
+        with self.lock:
+            if token:
+                self._scoped_hidden[token_id(token)] = set(names)
+            else:
+                self._hidden_mutations = set(names)
+        return sorted(set(names))
 
     def next_id(self) -> int:
         with self.lock:
@@ -864,9 +895,16 @@ class Emulator:
             return self.rate_windows.tick(login, resource, limit, count)
 
     def set_limits(self, values: Dict[str, Any]) -> Dict[str, int]:
+        values = dict(values)
+        token = values.pop("token", None)
         with self.lock:
-            self.limits.update(values)
-            return self.limits.as_dict()
+            if token:
+                scoped = self._scoped_limits.get(token_id(token)) or rules.Limits(**self._limits.as_dict())
+                scoped.update(values)
+                self._scoped_limits[token_id(token)] = scoped
+                return scoped.as_dict()
+            self._limits.update(values)
+            return self._limits.as_dict()
 
 
 def _is_oid(s: Any) -> bool:

@@ -484,9 +484,10 @@ class Handler(BaseHTTPRequestHandler):
                 sha = emu.merge_pull(repo, pr, by, method_.lower())
                 self._send(200, {"sha": sha})
             elif method == "POST" and path == "/_emulator/schema":
-                # An older server (GitHub Enterprise Server) lacking some mutations.
-                emu.hidden_mutations = set(body.get("hide_mutations") or [])
-                self._send(200, {"hide_mutations": sorted(emu.hidden_mutations)})
+                # An older server (GitHub Enterprise Server) lacking some mutations; with
+                # `token`, for that token's requests only.
+                hidden = emu.hide_mutations(body.get("hide_mutations") or [], body.get("token"))
+                self._send(200, {"hide_mutations": hidden})
             elif method == "GET" and path == "/_emulator/limits":
                 self._send(200, emu.limits.as_dict())
             elif method == "POST" and path == "/_emulator/limits":

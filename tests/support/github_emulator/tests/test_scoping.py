@@ -26,3 +26,19 @@ def test_the_log_and_violations_are_filtered_by_token(emu):
     assert [v["path"] for v in emu.ctl("GET", "violations?token=t-read")] == ["/repos/acme/fleet/no-such-endpoint"]
     assert emu.ctl("GET", "violations?token=t-write") == []
     assert len(emu.violations()) == 1
+
+
+def test_limits_and_missing_mutations_can_be_one_tokens_own(emu):
+    tree = "/repos/acme/fleet/git/trees/main"
+    assert emu.ctl("POST", "limits", {"tree_entries": 4, "token": "t-read"})["tree_entries"] == 4
+    assert emu.ctl("GET", "limits")["tree_entries"] == 100_000, "the server's own are unchanged"
+    listed = {t: emu.rest("GET", tree, token=t, params={"recursive": "1"}).json() for t in ("t-read", "t-write")}
+    assert listed["t-read"]["truncated"] is True and len(listed["t-read"]["tree"]) == 4
+    assert listed["t-write"]["truncated"] is False and len(listed["t-write"]["tree"]) == 8
+
+    emu.ctl("POST", "schema", {"hide_mutations": ["createCommitOnBranch"], "token": "t-read"})
+    mutation = "mutation { createCommitOnBranch(input: {}) { clientMutationId } }"
+    hidden = emu.gql(mutation, token="t-read")["errors"][0]
+    assert hidden["extensions"]["code"] == "undefinedField", hidden
+    served = emu.gql(mutation, token="t-write")["errors"][0]
+    assert served.get("extensions", {}).get("code") != "undefinedField", served
