@@ -31,6 +31,14 @@ fn main() -> ExitCode {
         }
     };
 
+    // Outputs and the step summary, when the runner (or act) names their files; checked before
+    // anything is written, so a wrong path fails the step with nothing changed.
+    let files = FileCommands::from_env();
+    if let Err(e) = files.check() {
+        let _ = log.error(&format!("{:#}", anyhow::Error::from(e)), None);
+        return ExitCode::FAILURE;
+    }
+
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -71,8 +79,6 @@ fn main() -> ExitCode {
             if shown.is_err() {
                 return ExitCode::FAILURE;
             }
-            // Outputs and the step summary, when the runner (or act) names their files.
-            let files = FileCommands::from_env();
             let landing = &outcome.landing;
             let rollout = outcome.rollout.as_deref();
             let outputs = render::outputs(&outcome.changes, landing, rollout);

@@ -15,6 +15,7 @@ use anyhow::{Context, bail};
 
 use super::{Input, Outcome, Pending, Verifier, message, patch, select, verify};
 use crate::actions::Workflow;
+use crate::checkout::MAX_FILE_BYTES;
 use crate::config::{Config, Mode, Remote};
 use crate::core::change::ChangeSet;
 use crate::core::kustomization;
@@ -151,6 +152,13 @@ fn inputs(
                 bail!(
                     "input `paths`: `{path}` is a symbolic link in {slug}; name the file it \
                      points to instead"
+                );
+            }
+            if file.text.as_ref().is_some_and(|t| t.len() as u64 > MAX_FILE_BYTES) {
+                bail!(
+                    "`{path}` is larger than the {} MiB a kustomization file may be; check that \
+                     `paths` selects the right file",
+                    MAX_FILE_BYTES >> 20
                 );
             }
             let text = file.text.clone().with_context(|| {
@@ -365,8 +373,14 @@ async fn pull_request_mode(
             "nothing to change: pull request #{} already carries these values",
             pr.number
         ))?;
+        let failures = if config.dry_run {
+            Vec::new()
+        } else {
+            extras(repo, remote, pr, log).await?
+        };
         return Ok(Step::Done(Outcome {
             landing,
+            failures,
             ..Outcome::unwritten(changes)
         }));
     }
@@ -561,8 +575,20 @@ async fn open_pull_request(
             }
         }
     };
-    // The pull request is open: what fails from here on fails the run, but is reported
-    // together with the pull request's number and URL.
+    let failures = extras(repo, remote, &pr, log).await?;
+    Ok((pr, failures))
+}
+
+/// The pull request's labels, reviewers and auto-merge, applied on every run, so a run that
+/// follows one whose extras failed completes them. The pull request is open: what fails here
+/// fails the run, but is reported together with its number and URL.
+async fn extras(
+    repo: &Repo<'_>,
+    remote: &Remote,
+    pr: &PullRequest,
+    log: &mut Workflow<impl Write>,
+) -> anyhow::Result<Vec<String>> {
+    let options = &remote.pull_request;
     let mut failures = Vec::new();
     if !options.labels.is_empty()
         && let Err(e) = repo.add_labels(pr.number, &options.labels).await
@@ -583,7 +609,7 @@ async fn open_pull_request(
             Err(e) => failures.push(hints::auto_merge_refused(&e, pr.number, &pr.url)),
         }
     }
-    Ok((pr, failures))
+    Ok(failures)
 }
 
 #[cfg(test)]

@@ -480,20 +480,6 @@ impl GitHub {
     }
 }
 
-/// A request that got no answer: src/net tells a refusal, which no retry can cure, from trouble
-/// on the way, and names the host (and the proxy).
-fn network_failure(what: &str, url: &str, error: &octocrab::Error) -> Failure {
-    let diagnosis = crate::net::diagnose(error, url);
-    if diagnosis.retry {
-        Failure::Transient(diagnosis.message)
-    } else {
-        Failure::Final(GitHubError::Network {
-            what: what.to_owned(),
-            message: diagnosis.message,
-        })
-    }
-}
-
 /// An answer: its JSON body (`None` for `304 Not Modified`) and its `ETag`.
 struct Reply {
     value: Option<Value>,
@@ -507,6 +493,20 @@ pub enum Conditional<T> {
     Changed { value: T, etag: Option<String> },
     /// `304 Not Modified`: as it was when `etag` was given.
     Unchanged,
+}
+
+/// A request that got no answer: src/net tells a refusal, which no retry can cure, from trouble
+/// on the way, and names the host (and the proxy).
+fn network_failure(what: &str, url: &str, error: &octocrab::Error) -> Failure {
+    let diagnosis = crate::net::diagnose(error, url);
+    if diagnosis.retry {
+        Failure::Transient(diagnosis.message)
+    } else {
+        Failure::Final(GitHubError::Network {
+            what: what.to_owned(),
+            message: diagnosis.message,
+        })
+    }
 }
 
 fn decode<T: DeserializeOwned>(what: &str, value: Value) -> Result<T, GitHubError> {
@@ -524,15 +524,18 @@ enum Failure {
     Final(GitHubError),
 }
 
+/// GraphQL's rate limit: `type: RATE_LIMITED` (GraphQL docs), or in GitHub's newer shape
+/// `type: RATE_LIMIT` with `extensions.code: graphql_rate_limit` (yanyongyu/githubkit#271).
 fn graphql_rate_limited(value: &Value) -> bool {
+    let limited = |e: &Value| {
+        let kind = e.get("type").and_then(Value::as_str);
+        let code = e.pointer("/extensions/code").and_then(Value::as_str);
+        matches!(kind, Some("RATE_LIMITED" | "RATE_LIMIT")) || code == Some("graphql_rate_limit")
+    };
     value
         .get("errors")
         .and_then(Value::as_array)
-        .is_some_and(|errors| {
-            errors
-                .iter()
-                .any(|e| e.get("type").and_then(Value::as_str) == Some("RATE_LIMITED"))
-        })
+        .is_some_and(|errors| errors.iter().any(limited))
 }
 
 fn header(headers: &HeaderMap, name: &str) -> Option<u64> {
@@ -633,6 +636,9 @@ mod tests {
         let limited =
             json!({ "errors": [{ "type": "RATE_LIMITED", "message": "API rate limit exceeded" }] });
         assert!(graphql_rate_limited(&limited));
+        let newer = json!({ "errors": [{ "type": "RATE_LIMIT",
+            "extensions": { "code": "graphql_rate_limit" }, "message": "API rate limit already exceeded" }] });
+        assert!(graphql_rate_limited(&newer));
         let other = json!({ "errors": [{ "type": "STALE_DATA", "message": "rate limit" }] });
         assert!(!graphql_rate_limited(&other));
     }

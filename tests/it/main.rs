@@ -10,6 +10,7 @@ mod flux;
 mod github;
 mod golden;
 mod network;
+mod pull_request;
 mod hostile;
 mod secrets;
 mod soak;
