@@ -401,8 +401,7 @@ fn an_answer_without_the_commit_is_never_a_success_with_empty_outputs() {
 /// An older GitHub Enterprise Server without `createCommitOnBranch`: the REST Git Data path.
 #[test]
 fn without_create_commit_on_branch_the_rest_path_commits() {
-    // A private emulator: the schema is the whole server's.
-    let emu = Emulator::start(&repo_root().join("examples/flux-gitops-pipeline"));
+    let emu = example();
     emu.control(
         "POST",
         "/_emulator/schema",
@@ -426,7 +425,7 @@ fn a_monorepo_past_githubs_listing_limit_is_read_by_directory() {
         fs::create_dir_all(&dir).expect("mkdir");
         fs::write(dir.join("kustomization.yaml"), "resources: []\n").expect("write");
     }
-    let emu = Emulator::start(seed.path());
+    let emu = Emulator::shared(seed.path());
     // The emulator truncates as GitHub does; here already past 50 entries.
     emu.control("POST", "/_emulator/limits", json!({ "tree_entries": 50 }));
     promote(&emu).output().success();

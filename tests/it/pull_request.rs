@@ -6,7 +6,6 @@ use serde_json::Value;
 
 use crate::github::{commit_count, example, promote};
 use crate::support::github::Emulator;
-use crate::support::repo_root;
 
 const BRANCH: &str = "gitops-promote/sample-saas-app";
 
@@ -157,8 +156,7 @@ fn the_same_values_again_leave_the_pull_request_as_it_is() {
 /// goes through the REST Git Data API and the branch moves by REST, the pull request stays open.
 #[test]
 fn an_older_enterprise_server_without_the_mutations_uses_rest() {
-    // A private emulator: the schema is the whole server's.
-    let emu = Emulator::start(&repo_root().join("examples/flux-gitops-pipeline"));
+    let emu = example();
     emu.control(
         "POST",
         "/_emulator/schema",

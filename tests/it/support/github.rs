@@ -26,8 +26,6 @@ pub const TOKEN: &str = "ghp_writer0000000000000000000000000000";
 /// Control endpoints that change what every repository sees; a shared emulator refuses them.
 const GLOBAL: &[(&str, &str)] = &[
     ("POST", "/_emulator/reset"),
-    ("POST", "/_emulator/limits"),
-    ("POST", "/_emulator/schema"),
     ("POST", "/_emulator/flux"),
     ("DELETE", "/_emulator/flux"),
     ("POST", "/_emulator/flux/flush"),
@@ -121,9 +119,9 @@ impl Emulator {
         emulator
     }
 
-    /// A private emulator, for a test that changes global state (`/_emulator/reset`, `/limits`,
-    /// `/schema`, `/flux`, clearing the log): a Python start-up of its own (seconds of CPU), so
-    /// only where `shared` cannot do. The repository is `OWNER/REPO`, the token `TOKEN`.
+    /// A private emulator, for a test that changes global state (`/_emulator/reset`, `/flux`,
+    /// clearing the log): a Python start-up of its own (seconds of CPU), so only where `shared`
+    /// cannot do. The repository is `OWNER/REPO`, the token `TOKEN`.
     pub fn start(seed: &Path) -> Self {
         let state = tempfile::tempdir().expect("state dir").keep();
         let (process, url) = launch(&state).unwrap_or_else(|e| panic!("{e}"));
@@ -173,9 +171,9 @@ impl Emulator {
         token
     }
 
-    /// A control request (`/_emulator/...`). On the shared emulator, faults are scoped to this
-    /// test's token and the request log and violations filtered by it; endpoints that change
-    /// every repository's world are refused there.
+    /// A control request (`/_emulator/...`). On the shared emulator, faults, limits and missing
+    /// mutations (`/schema`) are scoped to this test's token and the request log and violations
+    /// filtered by it; endpoints that change every repository's world are refused there.
     #[track_caller]
     pub fn control(&self, method: &str, path: &str, body: Value) -> Value {
         let mut path = path.to_owned();
@@ -188,7 +186,12 @@ impl Emulator {
                 "{method} {path} changes the emulator for every test sharing it: use \
                  Emulator::start (a private emulator) for this test"
             );
-            if method == "POST" && path == "/_emulator/faults" && body.get("token").is_none() {
+            let scoped = [
+                "/_emulator/faults",
+                "/_emulator/limits",
+                "/_emulator/schema",
+            ];
+            if method == "POST" && scoped.contains(&path.as_str()) && body.get("token").is_none() {
                 body["token"] = Value::String(self.token.clone());
             }
             if method == "GET"

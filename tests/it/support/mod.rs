@@ -15,13 +15,15 @@
 //!   seeded from the directory `seed`) and a token of its own (`emu.token`, for a login of its
 //!   own, so rate limits are its own too). Through the handle, faults (`emu.fault(...)`) fire only
 //!   for requests with that token, and `emu.requests()` and `emu.assert_no_violations()` see only
-//!   those requests. `emu.add_token(login, permission)` makes further tokens for the repository
-//!   (their requests: `GET /_emulator/requests?token=<it>` through `emu.control`).
-//!   Pass `emu.url`, `emu.full_name()` and `emu.token` to the run; never the constants.
+//!   those requests; limits (`/_emulator/limits`) and missing mutations (`/_emulator/schema`) set
+//!   through it apply to that token only. `emu.add_token(login, permission)` makes further
+//!   tokens for the repository (their requests: `GET /_emulator/requests?token=<it>` through
+//!   `emu.control`). Pass `emu.url`, `emu.full_name()` and `emu.token` to the run; never the
+//!   constants.
 //! - `github::Emulator::start(seed)`: a private emulator (a Python start-up of its own, seconds of
-//!   CPU) for a test that changes global state: `/_emulator/reset`, `/limits`, `/schema`,
-//!   `/flux`, clearing faults or the log. The shared handle refuses those with a message.
-//!   Its repository is `OWNER/REPO` and its token `TOKEN`, as the constants say.
+//!   CPU) for a test that changes global state: `/_emulator/reset`, `/flux`, clearing faults or
+//!   the log. The shared handle refuses those with a message. Its repository is `OWNER/REPO` and
+//!   its token `TOKEN`, as the constants say.
 //! - `aws::Moto::fresh_account()`: an AWS account of the test's own on the shared moto: push with
 //!   `moto.push(region, None, repository, tag)`, run the action with `moto.role(name)` as
 //!   `aws_role_arn` (and `moto.account_id()` as `ecr_registry_id` where needed).
