@@ -285,7 +285,12 @@ fn reads_back(windows: &[Window], texts: &[(&str, &str)], plan: &Plan) -> bool {
     };
     for (w, (old, new)) in windows.iter().zip(texts) {
         match w.role {
-            Role::Changed | Role::FlowItem => {
+            Role::Changed => {
+                let (old, new) = without_shared_comment(old, new);
+                push(old);
+                push(new);
+            }
+            Role::FlowItem => {
                 push(old);
                 push(new);
             }
@@ -294,7 +299,7 @@ fn reads_back(windows: &[Window], texts: &[(&str, &str)], plan: &Plan) -> bool {
                 if old != new {
                     return false;
                 }
-                push(new);
+                push(without_shared_comment(old, new).1);
             }
         }
     }
@@ -362,6 +367,35 @@ fn reads_back(windows: &[Window], texts: &[(&str, &str)], plan: &Plan) -> bool {
                     && (tag || !u.tag.is_change())
                     && (digest || !u.digest.as_ref().is_some_and(|d| d.is_change())))
         })
+}
+
+/// A one-line window's two texts without the trailing comment they share (libyaml reads a
+/// comment byte by byte, and Flux's `# {"$imagepolicy": ...}` markers are most of such a line).
+/// The cut is at the first ` #` in the bytes both texts end with, so what is cut is the same in
+/// both; were that ` #` inside a quoted value rather than a comment, the quote would be left open
+/// and the read would fail, so the check would fall back. Longer windows are left whole.
+fn without_shared_comment<'t>(old: &'t str, new: &'t str) -> (&'t str, &'t str) {
+    let one_line = |t: &str| t.find('\n').is_none_or(|nl| nl + 1 == t.len());
+    if !one_line(old) || !one_line(new) {
+        return (old, new);
+    }
+    let shared = old
+        .bytes()
+        .rev()
+        .zip(new.bytes().rev())
+        .take_while(|(a, b)| a == b)
+        .count();
+    let mut tail = old.len() - shared;
+    while !old.is_char_boundary(tail) {
+        tail += 1;
+    }
+    match old[tail..].find(" #") {
+        Some(at) => {
+            let cut = old.len() - (tail + at);
+            (&old[..old.len() - cut], &new[..new.len() - cut])
+        }
+        None => (old, new),
+    }
 }
 
 /// A window read on its own: one mapping, or a list of exactly one mapping.
@@ -478,7 +512,7 @@ mod tests {
     }
 
     /// Files of every layout the editor meets; each has something to change.
-    const LAYOUTS: [&str; 8] = [
+    const LAYOUTS: [&str; 9] = [
         "images:\n- name: backend\n  newTag: v1\n- name: frontend\n  newTag: v1\n",
         "images:\n  -   name: backend # c\n      newName: r/b\n\n      newTag: 'v1'\n  - name: x\n  - name: frontend\n",
         "images:\r\n- name: backend\r\n  newTag: \"v1\"\r\n# between\r\n- name: frontend\r\nresources: [a.yaml]\r\n",
@@ -487,6 +521,7 @@ mod tests {
         "images:\n- {name: backend, newTag: v1}\n- name: frontend\n",
         "a: &a {x: 1}\nimages:\n- name: frontend\n  newTag: ~\n- name: backend\n  newTag: v1\n  digest: sha256:old\nb: *a\n",
         "\n# é 日本\nimages:\n- name: frontend # ü\n  newTag: v1\n- name: backend\n  newTag: v1",
+        "images:\n- name: backend # {\"$imagepolicy\": \"ns:b:name\"}\n  newTag: v1 # {\"$imagepolicy\": \"ns:b:tag\"}\n- name: frontend\n  newTag: 'v1' # c\n",
     ];
 
     /// The read-back of the changed items alone proves a correct edit of each layout, so a large
@@ -552,6 +587,27 @@ mod tests {
         assert_eq!(verify(text, &after, &plan, &TARGETS, false), Ok(()));
         let bad = after.replace("registry/backend", "registry/other");
         assert!(verify(text, &bad, &plan, &TARGETS, false).is_err());
+    }
+
+    /// Only the comment both texts share is cut, at its ` #`; a window of more lines is whole.
+    #[test]
+    fn the_shared_comment_is_cut_from_one_line_windows() {
+        let cut = without_shared_comment;
+        assert_eq!(
+            cut(
+                "  newTag: v1 # {\"$imagepolicy\": \"x\"}\n",
+                "  newTag: v22 # {\"$imagepolicy\": \"x\"}\n"
+            ),
+            ("  newTag: v1", "  newTag: v22")
+        );
+        assert_eq!(
+            cut("  newTag: # c\n", "  newTag: v2 # c\n"),
+            ("  newTag:", "  newTag: v2")
+        );
+        assert_eq!(cut("a: é # c\n", "a: ɩ # c\n"), ("a: é", "a: ɩ"));
+        assert_eq!(cut("a: v1\n", "a: v2\n"), ("a: v1\n", "a: v2\n"));
+        let two = "a: v1 # c\n  b\n";
+        assert_eq!(cut(two, two), (two, two));
     }
 
     /// A block item's window runs from its first key's line to the next line indented less than
