@@ -21,11 +21,14 @@ use super::tree::{Kind, MAX_DEPTH, Node, Pos};
 /// The document's tree, or `None` where the text is not in the style described above (or holds
 /// no mapping).
 pub(super) fn read_simple(body: &str) -> Option<Node<'_>> {
+    if has_control_characters(body) {
+        return None;
+    }
     let mut stack: Vec<Frame> = Vec::new();
     let mut root = None;
     let mut line_start = 0;
     for (index, raw) in body.split_inclusive('\n').enumerate() {
-        let line = Line::new(raw, line_start, index + 1)?;
+        let line = Line::new(raw, line_start, index + 1);
         line_start += raw.len();
         let Some((indent, content)) = line.content() else {
             continue;
@@ -52,6 +55,22 @@ pub(super) fn read_simple(body: &str) -> Option<Node<'_>> {
     root.filter(|r: &Node| matches!(r.kind, Kind::Map { .. }))
 }
 
+/// Control characters, which YAML refuses, and a carriage return that does not end a line (a
+/// line break of its own to YAML): left to the full parser to report or read.
+fn has_control_characters(body: &str) -> bool {
+    let bytes = body.as_bytes();
+    // Branch-free over each chunk, so the compiler can test many bytes at once.
+    let control = bytes.chunks(64).any(|chunk| {
+        chunk.iter().fold(false, |found, &b| {
+            found | ((b < 0x20) & (b != b'\t') & (b != b'\n') & (b != b'\r')) | (b == 0x7f)
+        })
+    });
+    control
+        || body
+            .match_indices('\r')
+            .any(|(i, _)| bytes.get(i + 1) != Some(&b'\n'))
+}
+
 fn is_marker(content: &str) -> bool {
     content.starts_with('%') || content.starts_with("---") || content.starts_with("...")
 }
@@ -73,18 +92,14 @@ struct Line<'a> {
 }
 
 impl<'a> Line<'a> {
-    fn new(raw: &'a str, start: usize, number: usize) -> Option<Self> {
+    fn new(raw: &'a str, start: usize, number: usize) -> Self {
         let text = raw.strip_suffix('\n').unwrap_or(raw);
         let text = text.strip_suffix('\r').unwrap_or(text);
-        // Control characters, which YAML refuses, are left to the full parser to report.
-        if text.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f) {
-            return None;
-        }
-        Some(Self {
+        Self {
             text,
             start,
             number,
-        })
+        }
     }
 
     /// The indentation and the content, or `None` for a blank or comment line.
@@ -401,19 +416,17 @@ fn value<'a>(line: &Line<'a>, col: usize) -> Option<Node<'a>> {
             if !plain_start(bytes) {
                 return None;
             }
-            let mut end = bytes.len();
-            for (i, &b) in bytes.iter().enumerate() {
-                match b {
-                    b'#' if bytes[i - 1] == b' ' => {
-                        end = i;
-                        break;
-                    }
-                    b':' if i + 1 == bytes.len() || bytes[i + 1] == b' ' => return None,
-                    b'\t' | b'\r' | 0x80.. => return None,
-                    _ => {}
-                }
+            // The value runs to a ` #` comment; a `: ` inside it, a tab or text that is not
+            // ASCII is left to saphyr-parser. Searched with memchr: values are most of the text.
+            let end = comment_start(text).unwrap_or(text.len());
+            let value = &text[..end];
+            let colon = value
+                .match_indices(':')
+                .any(|(i, _)| bytes.get(i + 1).is_none_or(|&b| b == b' '));
+            if colon || !value.is_ascii() || value.contains('\t') {
+                return None;
             }
-            let value = text[..end].trim_end_matches(' ');
+            let value = value.trim_end_matches(' ');
             (
                 scalar(Cow::Borrowed(value), ScalarStyle::Plain, pos),
                 value.len(),
@@ -424,6 +437,19 @@ fn value<'a>(line: &Line<'a>, col: usize) -> Option<Node<'a>> {
     let rest = &bytes[end..];
     let gap = rest.iter().take_while(|&&b| b == b' ').count();
     (rest.len() == gap || (gap > 0 && rest[gap] == b'#')).then_some(node)
+}
+
+/// The offset of the first `#` that follows a space: where a comment starts after a plain value.
+fn comment_start(text: &str) -> Option<usize> {
+    let mut from = 0;
+    while let Some(at) = text[from..].find('#') {
+        let i = from + at;
+        if i > 0 && text.as_bytes()[i - 1] == b' ' {
+            return Some(i);
+        }
+        from = i + 1;
+    }
+    None
 }
 
 /// The offset of the quote closing a quoted scalar, in the bytes after its opening quote; `None`
@@ -578,6 +604,8 @@ mod tests {
             "a: b\n b: c\n",
             "? a\n: b\n",
             "a: b\u{1}\n",
+            "a: b # \u{7f}\n",
+            "a: b # c\rd: e\n",
             "a:\n-\n  b: c\n",
             "  a: b\nc: d\n",
         ];

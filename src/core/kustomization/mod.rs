@@ -8,8 +8,9 @@
 //! and nothing else changed.
 //!
 //! One concern per file, in the order an edit runs: [`tree`] reads the document with positions
-//! ([`lines`] reads the common plain block style the same way, much faster), [`plan`] decides the splices and returns them as data, [`splice`] applies them, [`scalar`]
-//! writes a value so YAML reads it back as that string, and [`verify`] re-reads the result.
+//! ([`lines`] reads the common plain block style the same way, much faster), [`plan`] decides
+//! the splices and returns them as data, [`splice`] applies them, [`scalar`] writes a value so
+//! YAML reads it back as that string, and [`verify`] re-reads the result.
 
 mod lines;
 mod plan;
@@ -21,11 +22,12 @@ mod verify;
 use tree::{Kind, Node};
 
 /// The document's tree: by the fast line reader where the file is in the style it knows, else
-/// by saphyr-parser. `None` for an empty file.
-fn read_document(body: &str) -> Result<Option<Node<'_>>, EditError> {
+/// by saphyr-parser. `None` for an empty file. The flag says whether the tree may hold aliases
+/// (the line reader declines any).
+fn read_document(body: &str) -> Result<Option<(Node<'_>, bool)>, EditError> {
     match lines::read_simple(body) {
-        Some(root) => Ok(Some(root)),
-        None => tree::read_document(body),
+        Some(root) => Ok(Some((root, false))),
+        None => Ok(tree::read_document(body)?.map(|root| (root, true))),
     }
 }
 
@@ -135,7 +137,7 @@ pub fn edit(text: &str, targets: &[Target]) -> Result<Edited, EditError> {
         Some(body) => (UTF8_BOM, body),
         None => ("", text),
     };
-    let Some(root) = read_document(body)? else {
+    let Some((root, may_alias)) = read_document(body)? else {
         return Ok(Edited {
             text: text.to_owned(),
             entries: Vec::new(),
@@ -151,7 +153,7 @@ pub fn edit(text: &str, targets: &[Target]) -> Result<Edited, EditError> {
     let edited = splice::apply(body, plan.splices());
     // Aliases are where libyaml refuses what the editor's reader accepts (an alias bomb's
     // expansion), wherever in the file they are: such a file is always read whole.
-    let read_whole = root.has_alias();
+    let read_whole = may_alias && root.has_alias();
     verify::verify(body, &edited, &plan, targets, read_whole)?;
     Ok(Edited {
         text: format!("{bom}{edited}"),
@@ -176,7 +178,7 @@ pub struct ImageEntry {
 /// read as having no entries (issue 9).
 pub fn image_entries(text: &str) -> Result<Vec<ImageEntry>, EditError> {
     let body = text.strip_prefix(UTF8_BOM).unwrap_or(text);
-    let Some(root) = read_document(body)? else {
+    let Some((root, _)) = read_document(body)? else {
         return Ok(Vec::new());
     };
     if root.is_null() {
