@@ -1,11 +1,20 @@
 //! Property tests for the editor: for generated kustomizations in many formatting styles, the
 //! output equals the input with exactly the targeted values replaced (so every byte outside
 //! those spans is identical), it reads back with the new values, and a second edit changes
-//! nothing.
+//! nothing. The same generated files, mangled by YAML-significant insertions and deletions,
+//! give the fuzz target's properties in the test command (issue 9): no panic; on success, the
+//! output differs from the input only inside `newTag`/`digest` values or by inserted keys
+//! (checked by `editor_check.rs`, independently of the editor) and a second edit is a no-op;
+//! on failure, the error points inside the input.
 
 use proptest::prelude::*;
 
-use super::kustomization::{Target, edit};
+use super::kustomization::{EditError, Target, edit, image_entries};
+
+#[path = "editor_check.rs"]
+mod editor_check;
+
+use editor_check::{Want, names_a_place, only_values_changed};
 
 const TAG: &str = "sha-1a2b3c4";
 const TARGETS: [Target<'static>; 2] = [
@@ -219,5 +228,222 @@ proptest! {
         let again = edit(&out.text, &TARGETS).map_err(|e| TestCaseError::fail(e.to_string()))?;
         prop_assert_eq!(&again.text, &out.text);
         prop_assert!(again.entries.iter().all(|e| !e.is_change()));
+    }
+}
+
+const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+/// Bytes that change how YAML reads what follows, and keys the editor looks for.
+const MANGLES: [&str; 30] = [
+    ":",
+    ": ",
+    " #",
+    "#",
+    "\n",
+    "\r\n",
+    "\r",
+    "'",
+    "\"",
+    "{",
+    "}",
+    "[",
+    "]",
+    ",",
+    "- ",
+    "&a ",
+    "*a",
+    "---\n",
+    "...\n",
+    "\t",
+    "? ",
+    "|\n",
+    ">-\n",
+    "!!str ",
+    "%YAML 1.2\n",
+    "\u{feff}",
+    "\0",
+    "  newTag: v0\n",
+    "  digest: sha256:ab\n",
+    "<<: ",
+];
+
+#[derive(Debug, Clone)]
+enum Mangle {
+    Insert(prop::sample::Index, &'static str),
+    Delete(prop::sample::Index, usize),
+}
+
+fn mangle() -> impl Strategy<Value = Mangle> {
+    prop_oneof![
+        3 => (any::<prop::sample::Index>(), prop::sample::select(&MANGLES[..]))
+            .prop_map(|(at, s)| Mangle::Insert(at, s)),
+        1 => (any::<prop::sample::Index>(), 1usize..12).prop_map(|(at, n)| Mangle::Delete(at, n)),
+    ]
+}
+
+/// `text` with each mangle applied at a character boundary.
+fn mangled(text: &str, mangles: &[Mangle]) -> String {
+    let mut text = text.to_owned();
+    for m in mangles {
+        let boundaries: Vec<usize> = text
+            .char_indices()
+            .map(|(i, _)| i)
+            .chain([text.len()])
+            .collect();
+        match m {
+            Mangle::Insert(at, s) => text.insert_str(boundaries[at.index(boundaries.len())], s),
+            Mangle::Delete(at, n) => {
+                let i = at.index(boundaries.len());
+                let end = boundaries[(i + n).min(boundaries.len() - 1)];
+                text.replace_range(boundaries[i]..end, "");
+            }
+        }
+    }
+    text
+}
+
+/// The fuzz target's properties for one edit (see the module's doc).
+fn holds_for(input: &str, targets: &[Target]) -> Result<(), TestCaseError> {
+    let wants: Vec<Want> = targets
+        .iter()
+        .map(|t| Want {
+            image: t.image,
+            tag: t.tag,
+            digest: t.digest,
+        })
+        .collect();
+    let result = edit(input, targets);
+    // Fuzz finding F2, let through until its fix lands (see the ignored test below).
+    if has_lone_carriage_return(input) {
+        return Ok(());
+    }
+    let out = match result {
+        Ok(out) => out,
+        Err(err) => return points_inside(input, &err),
+    };
+    let shown = || format!("--- input\n{input:?}\n--- output\n{:?}", out.text);
+    only_values_changed(input, &out.text, &wants)
+        .map_err(|e| TestCaseError::fail(format!("{e}\n{}", shown())))?;
+    // Where the input lists its entries (the editor refuses only what it edits: an untargeted
+    // entry with a duplicate key is left alone), the output lists the new values.
+    if image_entries(input).is_ok() {
+        let listed = image_entries(&out.text).map_err(|e| {
+            TestCaseError::fail(format!("the output no longer lists: {e}\n{}", shown()))
+        })?;
+        for entry in &listed {
+            if let Some(t) = targets.iter().find(|t| t.image == entry.name) {
+                prop_assert_eq!(entry.new_tag.as_deref(), Some(t.tag), "{}", shown());
+                if t.digest.is_some() {
+                    prop_assert_eq!(entry.digest.as_deref(), t.digest, "{}", shown());
+                }
+            }
+        }
+    }
+    let again = edit(&out.text, targets).map_err(|e| {
+        TestCaseError::fail(format!("the output does not edit again: {e}\n{}", shown()))
+    })?;
+    prop_assert_eq!(&again.text, &out.text);
+    prop_assert!(again.entries.iter().all(|e| !e.is_change()));
+    Ok(())
+}
+
+/// An error's line and column are inside the input; only the read-back's own refusal has none.
+fn points_inside(input: &str, err: &EditError) -> Result<(), TestCaseError> {
+    let Some((line, col)) = err.position() else {
+        return Err(TestCaseError::fail(format!(
+            "no position: {err}\n{input:?}"
+        )));
+    };
+    names_a_place(input, line, col)
+        .map_err(|e| TestCaseError::fail(format!("{err}: {e}\n{input:?}")))
+}
+
+fn targets_with_digest() -> [Target<'static>; 2] {
+    [
+        Target {
+            image: "backend",
+            tag: "1.10",
+            digest: Some(DIGEST),
+        },
+        Target {
+            image: "redis",
+            tag: TAG,
+            digest: None,
+        },
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(384))]
+
+    /// Whatever the file became, the edit changes only values, or refuses by place.
+    #[test]
+    fn a_mangled_file_is_edited_only_in_its_values_or_refused_by_place(
+        doc in doc(),
+        mangles in proptest::collection::vec(mangle(), 1..4),
+        digest in any::<bool>(),
+    ) {
+        let input = mangled(&doc.original(), &mangles);
+        if digest {
+            holds_for(&input, &targets_with_digest())?;
+        } else {
+            holds_for(&input, &TARGETS)?;
+        }
+    }
+
+    /// The generated files themselves, with a digest written beside a tag that needs quotes.
+    #[test]
+    fn a_digest_is_written_only_beside_the_tag(doc in doc()) {
+        holds_for(&doc.original(), &targets_with_digest())?;
+    }
+}
+
+/// A carriage return that no line feed follows: a line break to YAML.
+fn has_lone_carriage_return(text: &str) -> bool {
+    text.match_indices('\r')
+        .any(|(i, _)| text.as_bytes().get(i + 1) != Some(&b'\n'))
+}
+
+// Findings of the fuzz target and of the properties above (issue 9, fuzz/README.md), each a
+// regression test. Ignored ones wait for their fix in the editor, whose owner has it.
+
+/// F1: both YAML readers put the end of a text without a final line break at column 1 of the
+/// line after it, and the editor passed that on: the annotation named a line the file does not
+/// have. It should name the end of the last line.
+#[test]
+#[ignore = "fuzz finding F1: fix proposed to the editor's owner (fuzz/README.md)"]
+fn an_error_at_the_end_of_input_points_at_the_last_line() {
+    for (src, at) in [
+        ("images: [{name: backend, ", (1, 26)),
+        ("a: b\nimages: [a", (2, 11)),
+        ("images:\n- name: 'backend", (2, 16)),
+    ] {
+        let err = edit(src, &TARGETS).expect_err(src);
+        assert_eq!(err.position(), Some(at), "{src:?}: {err}");
+    }
+}
+
+/// F2: a carriage return without a line feed ends a line for YAML, not for the planner, which
+/// then inserts `newTag` on the wrong line. Where that breaks the file, the read-back refuses
+/// it but names no place and blames the edit; where it does not, a second `newTag` is written
+/// where YAML does not read it as the entry's. It should be refused up front, at the carriage
+/// return.
+#[test]
+#[ignore = "fuzz finding F2: fix proposed to the editor's owner (fuzz/README.md)"]
+fn a_carriage_return_without_a_line_feed_is_refused_by_place() {
+    for (src, at) in [
+        ("images:\n  - name: backend\rnewTag: v0\n", (2, 18)),
+        (
+            "images:\r\n  - name: backend\rnewName: x\rnewTag: v0 # c\r\n",
+            (2, 18),
+        ),
+        (
+            "images:\r\n- name: backend\r\n  newName: 00a\r:\n  newTag: v1\r\n",
+            (3, 15),
+        ),
+    ] {
+        let err = edit(src, &TARGETS).expect_err(src);
+        assert_eq!(err.position(), Some(at), "{src:?}: {err}");
+        assert!(err.to_string().contains("carriage return"), "{err}");
     }
 }
