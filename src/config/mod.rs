@@ -242,4 +242,6 @@ impl Config {
 }
 
 #[cfg(test)]
+mod props;
+#[cfg(test)]
 mod tests;
