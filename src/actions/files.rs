@@ -253,7 +253,10 @@ mod tests {
     fn check_fails_on_a_missing_file_and_writes_nothing() {
         let (dir, files) = commands();
         files.check().expect("both exist");
-        assert_eq!(fs::read(dir.path().join("set_output_1")).expect("read"), b"");
+        assert_eq!(
+            fs::read(dir.path().join("set_output_1")).expect("read"),
+            b""
+        );
         let missing = FileCommands::new(Some(dir.path().join("nope")), None);
         let err = missing.check().expect_err("missing");
         assert!(err.to_string().contains("GITHUB_OUTPUT"), "{err}");

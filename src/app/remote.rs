@@ -154,7 +154,11 @@ fn inputs(
                      points to instead"
                 );
             }
-            if file.text.as_ref().is_some_and(|t| t.len() as u64 > MAX_FILE_BYTES) {
+            if file
+                .text
+                .as_ref()
+                .is_some_and(|t| t.len() as u64 > MAX_FILE_BYTES)
+            {
                 bail!(
                     "`{path}` is larger than the {} MiB a kustomization file may be; check that \
                      `paths` selects the right file",
