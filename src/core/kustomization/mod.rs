@@ -25,9 +25,53 @@ use tree::{Kind, Node};
 /// by saphyr-parser. `None` for an empty file. The flag says whether the tree may hold aliases
 /// (the line reader declines any).
 fn read_document(body: &str) -> Result<Option<(Node<'_>, bool)>, EditError> {
+    refuse_lone_carriage_return(body)?;
     match lines::read_simple(body) {
         Some(root) => Ok(Some((root, false))),
-        None => Ok(tree::read_document(body)?.map(|root| (root, true))),
+        None => Ok(tree::read_document(body)
+            .map_err(|e| within_text(body, e))?
+            .map(|root| (root, true))),
+    }
+}
+
+/// A carriage return without a line feed ends a line for YAML but not for the planner (nor for
+/// most editors and diff tools): an inserted `newTag` would land where YAML does not read it
+/// as the entry's. Such a file is refused where the carriage return is (fuzz finding F2).
+fn refuse_lone_carriage_return(body: &str) -> Result<(), EditError> {
+    let bytes = body.as_bytes();
+    let Some(at) =
+        (0..bytes.len()).find(|&i| bytes[i] == b'\r' && bytes.get(i + 1) != Some(&b'\n'))
+    else {
+        return Ok(());
+    };
+    let (line, col) = line_col(body, at);
+    Err(EditError::Unsupported {
+        line,
+        col,
+        reason: "a carriage return without a line feed: YAML reads it as a line break, most tools \
+                 do not; use LF or CRLF line endings"
+            .into(),
+    })
+}
+
+/// 1-based line and column (in characters) of byte `at`.
+fn line_col(body: &str, at: usize) -> (usize, usize) {
+    let before = &body[..at];
+    let line = before.matches('\n').count() + 1;
+    let start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, before[start..].chars().count() + 1)
+}
+
+/// Both YAML readers put the end of a text without a final line break at column 1 of a line the
+/// file does not have; an annotation must name a place that exists: the end of the last line
+/// (fuzz finding F1).
+fn within_text(body: &str, e: EditError) -> EditError {
+    match e {
+        EditError::Syntax { line, message, .. } if line > body.lines().count().max(1) => {
+            let (line, col) = line_col(body, body.trim_end_matches(['\n', '\r']).len());
+            EditError::Syntax { line, col, message }
+        }
+        e => e,
     }
 }
 
