@@ -127,16 +127,8 @@ pub fn line_of(text: &str, offset: usize) -> usize {
 
 /// Whether a 1-based line and column name a place in `text`: a line it has (as YAML counts
 /// them), a column up to one past that line's end.
-///
-/// One place outside is let through for now: both YAML readers (saphyr and libyaml) put the end
-/// of a text without a final line break at column 1 of the line after it, and the editor passes
-/// that on (fuzz finding F1, `fuzz/README.md`; the ignored regression test
-/// `an_error_at_the_end_of_input_points_at_the_last_line` in `editor_props.rs` holds the fix).
 pub fn names_a_place(text: &str, line: usize, col: usize) -> Result<(), String> {
     let lines = yaml_lines(text);
-    if line == lines.len() + 1 && col == 1 && !text.ends_with(['\n', '\r']) {
-        return Ok(());
-    }
     let Some(at) = line.checked_sub(1).and_then(|l| lines.get(l)) else {
         return Err(format!("line {line} of a text of {} lines", lines.len()));
     };
@@ -197,7 +189,10 @@ fn value_spans(text: &str) -> Vec<Span> {
         let after_indicator = match trimmed.last() {
             None | Some(b'{' | b'[' | b',') => true,
             Some(b':' | b'?') => trimmed.len() < prefix.len(),
-            Some(b'-') => trimmed.iter().all(|c| matches!(c, b' ' | b'\t' | b'-')),
+            Some(b'-') => {
+                trimmed.len() < prefix.len()
+                    && trimmed.iter().all(|c| matches!(c, b' ' | b'\t' | b'-'))
+            }
             _ => false,
         };
         if let Some((key, colon)) = key_at(&b[line_start..line_end], i - line_start) {
@@ -537,5 +532,95 @@ fn same_document(before: &str, after: &str, wants: &[Want<'_>]) -> Result<(), St
         Err(format!(
             "libyaml reads the text after as {got:?}, not as the text before with only the wanted values: {expected:?}"
         ))
+    }
+}
+
+/// The check itself: it lets through exactly the changes an edit may make.
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WANT: [Want<'static>; 1] = [Want {
+        image: "backend",
+        tag: "v2",
+        digest: None,
+    }];
+    const WITH_DIGEST: [Want<'static>; 1] = [Want {
+        image: "backend",
+        tag: "1.10",
+        digest: Some("sha256:abc"),
+    }];
+
+    #[test]
+    fn lets_through_values_replaced_and_keys_inserted() {
+        let cases: [(&str, &str, &[Want]); 7] = [
+            (
+                "images:\n- name: backend\n  newTag: v1 # c\n",
+                "images:\n- name: backend\n  newTag: v2 # c\n",
+                &WANT,
+            ),
+            (
+                "images:\r\n- name: backend\r\n",
+                "images:\r\n- name: backend\r\n  newTag: v2\r\n",
+                &WANT,
+            ),
+            (
+                "images: [{name: backend}]",
+                "images: [{name: backend, newTag: v2}]",
+                &WANT,
+            ),
+            (
+                "images:\n- name: backend\n  newTag: v1\n",
+                "images:\n- name: backend\n  newTag: \"1.10\"\n  digest: sha256:abc\n",
+                &WITH_DIGEST,
+            ),
+            (
+                "images:\n- name: backend\n  newTag: 'a\n    b'\n",
+                "images:\n- name: backend\n  newTag: 'v2'\n",
+                &WANT,
+            ),
+            (
+                "images:\n- name: backend\n  newTag:\n    v1\n",
+                "images:\n- name: backend\n  newTag:\n    v2\n",
+                &WANT,
+            ),
+            // Found by the fuzz target: `-'a` is a plain scalar, not a quote left open.
+            (
+                "resources:\n  -'a.yaml\nimages:\n- name: backend\n  newTag: 'v1'\n",
+                "resources:\n  -'a.yaml\nimages:\n- name: backend\n  newTag: 'v2'\n",
+                &WANT,
+            ),
+        ];
+        for (before, after, wants) in cases {
+            assert_eq!(
+                only_values_changed(before, after, wants),
+                Ok(()),
+                "{before:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn catches_any_other_change() {
+        let before = "images:\r\n- name: backend # c\r\n  newName: r/b\r\n  newTag: v1 # c\r\n";
+        for after in [
+            // A comment, another key's value, a line ending, a value not wanted.
+            "images:\r\n- name: backend # d\r\n  newName: r/b\r\n  newTag: v2 # c\r\n",
+            "images:\r\n- name: backend # c\r\n  newName: r/c\r\n  newTag: v2 # c\r\n",
+            "images:\r\n- name: backend # c\r\n  newName: r/b\n  newTag: v2 # c\r\n",
+            "images:\r\n- name: backend # c\r\n  newName: r/b\r\n  newTag: v3 # c\r\n",
+            // A line that is not a wanted key.
+            "images:\r\n- name: backend # c\r\n  newName: r/b\r\n  newTag: v2 # c\r\n  x: y\r\n",
+            // The right bytes in the wrong entry: libyaml sees it.
+            "images:\r\n- name: backend # c\r\n  newName: r/b\r\n  newTag: v1 # c\r\nx:\r\n  newTag: v2\r\n",
+        ] {
+            assert!(
+                only_values_changed(before, after, &WANT).is_err(),
+                "{after:?}"
+            );
+        }
+        let other = "images:\n- name: other\n  newTag: v1\n";
+        let err = only_values_changed(other, &other.replace("v1", "v2"), &WANT);
+        assert!(err.is_err_and(|e| e.contains("libyaml")));
     }
 }
