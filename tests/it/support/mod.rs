@@ -42,34 +42,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// The inputs action.yml declares; the runner passes every one, unset ones as "".
-const INPUTS: &[&str] = &[
-    "gitops_path",
-    "app",
-    "paths",
-    "images",
-    "tag",
-    "verify_images",
-    "pin_digest",
-    "dry_run",
-    "aws_role_arn",
-    "aws_region",
-    "aws_audience",
-    "role_session_name",
-    "role_duration_seconds",
-    "ecr_registry_id",
-    "gitops_repo",
-    "gitops_repo_token",
-    "gitops_branch",
-    "mode",
-    "commit_message",
-    "pr_branch",
-    "pr_title",
-    "pr_labels",
-    "pr_reviewers",
-    "pr_draft",
-    "auto_merge",
-];
+/// The inputs action.yml declares (a test holds the two lists equal); the runner passes every
+/// one, unset ones as "".
+const INPUTS: &[&str] = gitops_promote::config::RawInputs::NAMES;
 
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
