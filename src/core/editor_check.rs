@@ -75,7 +75,7 @@ fn bytes_only_in_values(before: &str, after: &str, wants: &[Want<'_>]) -> Result
             let mut next = Vec::new();
             if let Ok(k) = spans.binary_search_by_key(&i, |s| s.bytes.start) {
                 let span = &spans[k];
-                for rest in replaced_value(&a[j..], span.key, wants) {
+                for rest in replaced_value(&b[span.bytes.clone()], &a[j..], span.key, wants) {
                     next.push((span.bytes.end, a.len() - rest.len()));
                 }
             }
@@ -288,7 +288,9 @@ fn value_end(b: &[u8], from: usize, in_flow: bool, key_col: usize) -> usize {
         // The value, if any, is on a later line: the next one with content, past comment lines.
         match next_content(b, i) {
             Some((at, col))
-                if (in_flow || col > key_col) && !matches!(b[at], b',' | b'}' | b']' | b'#') =>
+                if (in_flow || col > key_col)
+                    && !matches!(b[at], b',' | b'}' | b']' | b'#')
+                    && !is_key(&b[at..plain_line_end(b, at, in_flow)]) =>
             {
                 i = at;
             }
@@ -330,10 +332,7 @@ fn value_end(b: &[u8], from: usize, in_flow: bool, key_col: usize) -> usize {
                 };
                 let line_end = plain_line_end(b, at, in_flow);
                 let line = &b[at..line_end];
-                let a_key = line
-                    .windows(2)
-                    .any(|w| w[0] == b':' && matches!(w[1], b' ' | b'\t'))
-                    || line.ends_with(b":");
+                let a_key = is_key(line);
                 let an_item = b[at] == b'-' && matches!(b.get(at + 1), Some(b' ' | b'\t'));
                 let goes_on = (in_flow || col > key_col)
                     && !matches!(b[at], b'#' | b',' | b'}' | b']')
@@ -347,6 +346,13 @@ fn value_end(b: &[u8], from: usize, in_flow: bool, key_col: usize) -> usize {
             end
         }
     }
+}
+
+/// Whether a line's text holds a key: a `:` before a blank or at its end.
+fn is_key(line: &[u8]) -> bool {
+    line.windows(2)
+        .any(|w| w[0] == b':' && matches!(w[1], b' ' | b'\t'))
+        || line.ends_with(b":")
 }
 
 /// The end of a plain value's text on the line it starts at: before a comment, a line break,
@@ -426,17 +432,39 @@ fn inserted_keys<'s>(before: &[u8], at: usize, s: &'s [u8], wants: &[Want<'_>]) 
 }
 
 /// A wanted value in place of a value: blanks, the value, blanks; every way to end it.
-fn replaced_value<'s>(s: &'s [u8], key: Key, wants: &[Want<'_>]) -> Vec<&'s [u8]> {
-    // The value may stand on a line after its key's, as it did in the text before.
-    let n = s
+fn replaced_value<'s>(was: &[u8], s: &'s [u8], key: Key, wants: &[Want<'_>]) -> Vec<&'s [u8]> {
+    // A value on a line after its key's (past a comment, maybe) stays there: what came before
+    // its line is kept byte for byte.
+    let lead = was.len() - skip_space_and_comments(was).len();
+    let kept = was[..lead]
         .iter()
-        .take_while(|c| matches!(c, b' ' | b'\t' | b'\r' | b'\n'))
-        .count();
-    let Some(rest) = value(&s[n..], key, wants) else {
+        .rposition(|c| matches!(c, b'\r' | b'\n'))
+        .map_or(0, |p| p + 1);
+    let Some(s) = s.strip_prefix(&was[..kept]) else {
+        return Vec::new();
+    };
+    let Some(rest) = value(skip_blanks(s), key, wants) else {
         return Vec::new();
     };
     let blanks = rest.len() - skip_blanks(rest).len();
     (0..=blanks).map(|n| &rest[n..]).collect()
+}
+
+/// `s` past blanks, line breaks and comments.
+fn skip_space_and_comments(s: &[u8]) -> &[u8] {
+    let mut n = 0;
+    while n < s.len() {
+        match s[n] {
+            b' ' | b'\t' | b'\r' | b'\n' => n += 1,
+            b'#' if n == 0 || matches!(s[n - 1], b' ' | b'\t' | b'\r' | b'\n') => {
+                while n < s.len() && !matches!(s[n], b'\r' | b'\n') {
+                    n += 1;
+                }
+            }
+            _ => break,
+        }
+    }
+    &s[n..]
 }
 
 /// One inserted key as a line of its own: indentation, `newTag: <tag>` or `digest: <digest>`,
@@ -553,7 +581,7 @@ mod tests {
 
     #[test]
     fn lets_through_values_replaced_and_keys_inserted() {
-        let cases: [(&str, &str, &[Want]); 7] = [
+        let cases: [(&str, &str, &[Want]); 8] = [
             (
                 "images:\n- name: backend\n  newTag: v1 # c\n",
                 "images:\n- name: backend\n  newTag: v2 # c\n",
@@ -582,6 +610,12 @@ mod tests {
             (
                 "images:\n- name: backend\n  newTag:\n    v1\n",
                 "images:\n- name: backend\n  newTag:\n    v2\n",
+                &WANT,
+            ),
+            // Found by the fuzz target: a value after a comment, on the next line of a flow.
+            (
+                "images: [{name: backend,\n  newTag: # c\"\n  5}]\n",
+                "images: [{name: backend,\n  newTag: # c\"\n  v2}]\n",
                 &WANT,
             ),
             // Found by the fuzz target: `-'a` is a plain scalar, not a quote left open.
@@ -616,6 +650,16 @@ mod tests {
         ] {
             assert!(
                 only_values_changed(before, after, &WANT).is_err(),
+                "{after:?}"
+            );
+        }
+        let next_line = "images:\n- name: backend\n  newTag: # c\n    v1\n";
+        for after in [
+            "images:\n- name: backend\n  newTag: # d\n    v2\n",
+            "images:\n- name: backend\n  newTag:\n    v2\n",
+        ] {
+            assert!(
+                only_values_changed(next_line, after, &WANT).is_err(),
                 "{after:?}"
             );
         }
