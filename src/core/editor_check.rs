@@ -187,7 +187,8 @@ fn value_spans(text: &str) -> Vec<Span> {
         // Where a node can start: after `: `, a flow indicator, or only `- ` and indentation.
         let trimmed = skip_blanks_back(prefix);
         let after_indicator = match trimmed.last() {
-            None | Some(b'{' | b'[' | b',') => true,
+            None => true,
+            Some(b'{' | b'[' | b',') => flow_depth > 0,
             Some(b':' | b'?') => trimmed.len() < prefix.len(),
             Some(b'-') => {
                 trimmed.len() < prefix.len()
@@ -581,7 +582,7 @@ mod tests {
 
     #[test]
     fn lets_through_values_replaced_and_keys_inserted() {
-        let cases: [(&str, &str, &[Want]); 8] = [
+        let cases: [(&str, &str, &[Want]); 9] = [
             (
                 "images:\n- name: backend\n  newTag: v1 # c\n",
                 "images:\n- name: backend\n  newTag: v2 # c\n",
@@ -616,6 +617,12 @@ mod tests {
             (
                 "images: [{name: backend,\n  newTag: # c\"\n  5}]\n",
                 "images: [{name: backend,\n  newTag: # c\"\n  v2}]\n",
+                &WANT,
+            ),
+            // Found by the fuzz target: `, "` in block style does not open a quote.
+            (
+                "images:\n- name: backend\n  a: b, \"c\n  newTag: v1\n",
+                "images:\n- name: backend\n  a: b, \"c\n  newTag: v2\n",
                 &WANT,
             ),
             // Found by the fuzz target: `-'a` is a plain scalar, not a quote left open.
