@@ -217,9 +217,8 @@ fn value_spans(text: &str) -> Vec<Span> {
             i = end.max(i + 1);
             continue;
         }
-        if !matches!(c, b' ' | b'\t')
-            && !(c == b'#' && matches!(prefix.last(), None | Some(b' ' | b'\t')))
-        {
+        let starts_comment = c == b'#' && matches!(prefix.last(), None | Some(b' ' | b'\t'));
+        if !matches!(c, b' ' | b'\t') && !starts_comment {
             last = Some(c);
         }
         match c {
