@@ -225,6 +225,32 @@ fn value_spans(text: &str) -> Vec<Span> {
             b'#' if prefix.is_empty() || matches!(prefix.last(), Some(b' ' | b'\t')) => {
                 in_comment = true;
             }
+            // A block scalar: its lines, deeper than its parent, are text.
+            b'|' | b'>' if after_indicator && flow_depth == 0 => {
+                let line = &b[line_start..line_end];
+                let parent = if trimmed.last() == Some(&b'-') {
+                    trimmed.len() - 1
+                } else {
+                    line.iter()
+                        .position(|c| !matches!(c, b' ' | b'\t' | b'-'))
+                        .unwrap_or(0)
+                };
+                let mut next = line_end;
+                while let Some((at, col)) = next_content(b, next) {
+                    if col <= parent {
+                        break;
+                    }
+                    next = at;
+                }
+                // Resume at the start of the first line after the scalar.
+                let resume = next_content(b, next).map_or(b.len(), |(at, col)| at - col);
+                line_start = resume;
+                line_before = Some(b'|');
+                last = Some(b'|');
+                in_comment = false;
+                i = resume.max(i + 1);
+                continue;
+            }
             b'{' | b'[' if after_indicator => flow_depth += 1,
             b'}' | b']' if flow_depth > 0 => flow_depth -= 1,
             // A quoted scalar, where one can start: skipped whole, `#` and brackets in it included.
@@ -617,7 +643,7 @@ mod tests {
 
     #[test]
     fn lets_through_values_replaced_and_keys_inserted() {
-        let cases: [(&str, &str, &[Want]); 11] = [
+        let cases: [(&str, &str, &[Want]); 12] = [
             (
                 "images:\n- name: backend\n  newTag: v1 # c\n",
                 "images:\n- name: backend\n  newTag: v2 # c\n",
@@ -658,6 +684,12 @@ mod tests {
             (
                 "a: b\n  \"c\nimages:\n- name: backend\n  newTag: v1 # \"\n",
                 "a: b\n  \"c\nimages:\n- name: backend\n  newTag: v2 # \"\n",
+                &WANT,
+            ),
+            // Found by the fuzz target: a block scalar's lines are text.
+            (
+                "p: |-\n  - 'op\n  newTag: x\nimages:\n- name: backend\n  newTag: v1\n",
+                "p: |-\n  - 'op\n  newTag: x\nimages:\n- name: backend\n  newTag: v2\n",
                 &WANT,
             ),
             // Found by the fuzz target: the non-specific tag `!` makes a string.
