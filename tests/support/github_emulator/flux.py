@@ -143,6 +143,9 @@ class FluxInstance:
     # the Repo itself, so the reconcile thread never takes the emulator's lock: a ref move
     # may hold that lock while the watcher takes ours
     repo_obj: Any = None
+    # On an emulator tests share: the token of the test that configured this instance. The
+    # Receiver's calls carry no GitHub token, so they join that test's scope (faults, log).
+    scope_token: Optional[str] = None
 
     @property
     def key(self) -> Tuple[str, str]:
@@ -162,7 +165,7 @@ class FluxSim:
     # ------------------------------------------------------------------ configuration
     def configure(self, spec: Dict[str, Any]) -> Dict[str, Any]:
         allowed = {"repo", "branch", "kustomizations", "provider_uid", "delay_ms", "outcome", "reason",
-                   "description", "creator", "initial", "receiver"}
+                   "description", "creator", "initial", "receiver", "token"}
         unknown = set(spec) - allowed
         if unknown:
             raise ValueError(f"unknown flux fields {sorted(unknown)}")
@@ -213,7 +216,7 @@ class FluxSim:
         inst = FluxInstance(repo=repo.full_name, branch=branch,
                             provider_uid=str(spec.get("provider_uid") or DEFAULT_PROVIDER_UID),
                             creator=str(spec.get("creator") or "flux"), objects=objects, receiver=receiver,
-                            repo_obj=repo)
+                            repo_obj=repo, scope_token=spec.get("token"))
         head = repo.git.ref_oid(f"refs/heads/{branch}")
         with self.lock:
             if receiver is not None:
@@ -398,6 +401,12 @@ class FluxSim:
             return self.events[start:]
 
     # ------------------------------------------------------------------ the Receiver
+    def scope_token(self, uri: str) -> Optional[str]:
+        """The token whose scope a call to the Receiver at ``uri`` joins (see FluxInstance)."""
+        with self.lock:
+            inst = next((i for i in self.instances.values() if i.receiver and i.receiver.path == uri), None)
+            return inst.scope_token if inst else None
+
     def receive(self, uri: str, headers: Dict[str, str], body: bytes) -> Tuple[int, Dict[str, Any]]:
         """(HTTP status, details for the request log)."""
         with self.lock:

@@ -153,6 +153,10 @@ class Handler(BaseHTTPRequestHandler):
         # The token sent, known or not: faults, the log and violations are scoped by it.
         sent = re.match(r"^(?:bearer|token)\s+(\S+)\s*$", self.headers.get("authorization", ""), re.I)
         sent_token = sent.group(1) if sent else None
+        if sent_token is None and raw_path.startswith("/hook/"):
+            # Flux's Receiver takes no GitHub token: its calls join the scope of the test that
+            # configured it (flux.py), so tests sharing an emulator see their own.
+            sent_token = app.emu.flux.scope_token(raw_path + (f"?{parsed.query}" if parsed.query else ""))
         app.emu.scope.token_id = token_id(sent_token)
         if raw_path.startswith("/_emulator/") or raw_path == "/_emulator":
             self._control(raw_path, query, body_bytes)
@@ -164,7 +168,8 @@ class Handler(BaseHTTPRequestHandler):
         api_base = f"{web}/api/v3" if (ghes or raw_path == "/api/graphql") else web
         req_id = uuid.uuid4().hex[:8].upper() + ":" + uuid.uuid4().hex[:8].upper()
         entry: Dict[str, Any] = {"seq": app.emu.next_seq(), "time": iso(started), "method": self.command,
-                                 "path": raw_path, "query": parsed.query, "api": "graphql" if is_graphql else "rest",
+                                 "path": raw_path, "query": parsed.query,
+                                 "api": "graphql" if is_graphql else "receiver" if raw_path.startswith("/hook/") else "rest",
                                  "request_id": req_id}
         if sent_token:
             entry["token_id"] = token_id(sent_token)

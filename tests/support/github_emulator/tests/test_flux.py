@@ -186,6 +186,20 @@ def test_receiver_suspended_not_ready_and_generic(emu):
     wait_for(lambda: statuses(emu, ours))
 
 
+def test_a_receiver_configured_with_a_token_joins_its_scope(emu):
+    """Tests sharing one emulator: the Receiver's calls carry no GitHub token, so they are logged
+    and faulted under the token of the test that configured the instance."""
+    cfg = configure(emu, receiver={"secret": "tok", "type": "generic"}, token="ghp_scopeowner")
+    path = cfg["webhook_path"]
+    emu.ctl("POST", "faults", {"path_regex": "^/hook/", "status": 503, "token": "ghp_scopeowner"})
+    emu.ctl("POST", "faults", {"path_regex": "^/hook/", "status": 500, "token": "ghp_another"})
+    assert hook(emu, path).status_code == 503
+    assert hook(emu, path).status_code == 200
+    ours = emu.ctl("GET", "requests?token=ghp_scopeowner")
+    assert [(e["api"], e["status"]) for e in ours] == [("receiver", 503), ("receiver", 200)]
+    assert emu.ctl("GET", "requests?token=ghp_another") == []
+
+
 def test_reset_switches_flux_off(emu):
     configure(emu, receiver={"secret": "tok"})
     emu.ctl("POST", "reset")
