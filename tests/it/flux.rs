@@ -15,20 +15,24 @@ use crate::github::promote;
 use crate::support::github::Emulator;
 use crate::support::{Result as RunResult, Run, repo_root};
 
-const APP: &str = "example-org/sample-saas-app";
-const APP_TOKEN: &str = "ghs_appworkflowtoken000000000000000000";
 const SECRET: &str = "receiver-token-0123456789";
 const PLATFORM: &str = "kustomization/sample-saas-app-platform";
 const ANALYTICS: &str = "kustomization/sample-saas-app-analytics";
 
-/// The example GitOps repository on a private emulator (the Flux simulator is global state),
-/// the application repository beside it with one commit, and a workflow token that may write
-/// its deployments, as `permissions: deployments: write` gives GITHUB_TOKEN.
+/// The example GitOps repository on the emulator the tests share, watched by a Flux instance
+/// of its own (with a Receiver at a path of its own), and an application repository beside it
+/// with one commit and a workflow token that may write its deployments, as
+/// `permissions: deployments: write` gives GITHUB_TOKEN. Each test's names are its own.
 struct Loop {
     emu: Emulator,
+    /// The application repository, `owner/sample-saas-app` (`GITHUB_REPOSITORY`).
+    app: String,
+    /// The workflow token (`github_token`) and its login.
+    app_token: String,
+    app_login: String,
     /// The application commit the workflow built (`GITHUB_SHA`).
     app_sha: String,
-    /// The Flux simulator's state: `contexts` by name and `webhook_path`.
+    /// The Flux simulator's instance: `contexts` by name and `webhook_path`.
     flux: Value,
 }
 
@@ -38,26 +42,38 @@ impl Loop {
     }
 
     fn with_deployments(flux: Value, deployments: &str) -> Self {
-        let emu = Emulator::start(&repo_root().join("examples/flux-gitops-pipeline"));
+        let emu = Emulator::shared(&repo_root().join("examples/flux-gitops-pipeline"));
+        // Unique per test: the gitops repository's name (the shared emulator numbers them).
+        let unique = emu.repo.clone();
+        let owner = format!("example-org-{unique}");
         let app = emu.control(
             "POST",
             "/_emulator/repos",
-            json!({ "owner": "example-org", "name": "sample-saas-app", "files": { "README.md": "the app\n" } }),
+            json!({ "owner": owner, "name": "sample-saas-app", "files": { "README.md": "the app\n" } }),
         );
+        let app_token = format!("ghs_{:0>36}", unique.replace('-', ""));
+        let app_login = format!("cd-workflow-{unique}");
+        let app_repo = format!("{owner}/sample-saas-app");
         emu.control(
             "POST",
             "/_emulator/tokens",
             json!({
-                "token": APP_TOKEN, "login": "cd-workflow", "kind": "integration",
-                "repos": { APP: "write" }, "permissions": { "deployments": deployments },
+                "token": app_token, "login": app_login, "kind": "integration",
+                "repos": { app_repo.clone(): "write" }, "permissions": { "deployments": deployments },
             }),
         );
         let mut config = flux;
         config["repo"] = json!(emu.full_name());
         config["branch"] = json!("main");
+        if let Some(receiver) = config.get_mut("receiver") {
+            receiver["name"] = json!(format!("gitops-promote-{unique}"));
+        }
         let flux = emu.control("POST", "/_emulator/flux", config);
         Self {
             app_sha: app["head"].as_str().expect("head").to_owned(),
+            app: app_repo,
+            app_token,
+            app_login,
             emu,
             flux,
         }
@@ -83,11 +99,11 @@ impl Loop {
     fn run(&self, wait_for: &str) -> Run {
         promote(&self.emu)
             .env("GITHUB_SHA", &self.app_sha)
-            .env("GITHUB_REPOSITORY", APP)
+            .env("GITHUB_REPOSITORY", &self.app)
             .input("wait_for", wait_for)
             .input("deployment_environment", "dev")
             .input("deployment_url", "https://dev.sample-saas-app.example.com")
-            .input("github_token", APP_TOKEN)
+            .input("github_token", &self.app_token)
     }
 
     fn with_webhook(&self, run: Run) -> Run {
@@ -109,7 +125,7 @@ impl Loop {
             .filter(|d| {
                 d["repo"]
                     .as_str()
-                    .is_some_and(|r| r.eq_ignore_ascii_case(APP))
+                    .is_some_and(|r| r.eq_ignore_ascii_case(&self.app))
             })
             .cloned()
             .collect()
@@ -128,7 +144,7 @@ impl Loop {
             "the exact commit, not a branch"
         );
         assert_eq!(d["environment"], json!("dev"));
-        assert_eq!(d["creator"], json!("cd-workflow"));
+        assert_eq!(d["creator"], json!(self.app_login));
         assert_eq!(
             d["payload"]["gitops_repository"],
             json!(self.emu.full_name())
@@ -144,7 +160,7 @@ impl Loop {
         for s in d["statuses"].as_array().expect("statuses") {
             assert_eq!(
                 s["log_url"],
-                json!(format!("https://github.com/{APP}/actions/runs/777")),
+                json!(format!("https://github.com/{}/actions/runs/777", self.app)),
                 "every status links the workflow run"
             );
             assert!(
@@ -160,12 +176,33 @@ impl Loop {
         (d, states)
     }
 
-    /// The Flux simulator's events.
+    /// No request of either token broke GitHub's contracts.
+    #[track_caller]
+    fn assert_no_violations(&self) {
+        self.emu.assert_no_violations();
+        let path = format!("/_emulator/violations?token={}", self.app_token);
+        let v = self.emu.control("GET", &path, Value::Null);
+        assert_eq!(
+            v,
+            json!([]),
+            "contract violations of the workflow token: {v:#}"
+        );
+    }
+
+    /// The Flux simulator's events for this test's repository.
     fn events(&self) -> Vec<Value> {
+        let repo = self.emu.full_name();
         self.emu.control("GET", "/_emulator/flux", Value::Null)["events"]
             .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| {
+                e["repo"]
+                    .as_str()
+                    .is_some_and(|r| r.eq_ignore_ascii_case(&repo))
+            })
             .cloned()
-            .unwrap_or_default()
+            .collect()
     }
 }
 
@@ -299,9 +336,10 @@ fn waits_for_success_on_its_own_commit_and_records_the_deployment() {
     );
     assert_eq!(calls[0]["body"]["commit"], json!(ours));
     assert!(
-        !out.all().lines().any(
-            |l| !l.starts_with("::add-mask::") && (l.contains(SECRET) || l.contains(APP_TOKEN))
-        ),
+        !out.all()
+            .lines()
+            .any(|line| !line.starts_with("::add-mask::")
+                && (line.contains(SECRET) || line.contains(&l.app_token))),
         "a secret leaked"
     );
     assert!(out.stdout().contains(&format!("::add-mask::{SECRET}")));
@@ -319,7 +357,7 @@ fn waits_for_success_on_its_own_commit_and_records_the_deployment() {
         "{}",
         done.summary
     );
-    l.emu.assert_no_violations();
+    l.assert_no_violations();
 }
 
 /// Flux reports only the revision it applied: another commit lands on top of ours before the
@@ -373,7 +411,7 @@ fn success_only_on_a_later_commit_that_contains_ours_counts() {
     );
     let (_, states) = l.deployment(&ours);
     assert_eq!(states, ["in_progress", "success"]);
-    l.emu.assert_no_violations();
+    l.assert_no_violations();
 }
 
 /// Flux's failure fails the step with its description and the context; the outputs and the
@@ -413,7 +451,7 @@ fn a_failure_fails_the_step_with_fluxs_words() {
         json!(format!("{PLATFORM}: health check failed"))
     );
     assert_eq!(d["statuses"][1]["environment_url"], json!(""));
-    l.emu.assert_no_violations();
+    l.assert_no_violations();
 }
 
 /// An object that never reports fails the step at wait_timeout, naming it and what to check.
@@ -484,7 +522,7 @@ fn no_verdict_fails_at_the_timeout_naming_the_silent_objects() {
         d["statuses"][1]["description"],
         json!(format!("no verdict from Flux within 4 s: {ANALYTICS}"))
     );
-    l.emu.assert_no_violations();
+    l.assert_no_violations();
 }
 
 /// A refused webhook is a warning: Flux still reconciles at its interval (a short delay here),
@@ -521,7 +559,7 @@ fn a_refused_webhook_is_a_warning_and_the_interval_still_applies() {
     assert_eq!(done.outputs["reconciled"], "true");
     let (_, states) = l.deployment(&l.head());
     assert_eq!(states, ["in_progress", "success"]);
-    l.emu.assert_no_violations();
+    l.assert_no_violations();
 }
 
 /// Statuses of other Kustomizations (one whose name only starts like ours among them) and a
@@ -588,7 +626,7 @@ fn other_objects_and_stale_statuses_are_ignored() {
     assert_eq!(done.flux_status()[PLATFORM]["state"], json!("pending"));
     let (_, states) = l.deployment(&ours);
     assert_eq!(states, ["in_progress", "failure"]);
-    l.emu.assert_no_violations();
+    l.assert_no_violations();
 }
 
 /// A rate limit while polling is waited out (until `x-ratelimit-reset`), not hammered, and the
@@ -616,7 +654,7 @@ fn a_rate_limit_while_polling_is_waited_out() {
     assert_eq!(reads[1]["status"], json!(200));
     let (_, states) = l.deployment(&l.head());
     assert_eq!(states, ["in_progress", "success"]);
-    l.emu.assert_no_violations();
+    l.assert_no_violations();
 }
 
 /// Without `wait_for` the deployment succeeds at once. A token without `deployments: write`
@@ -631,7 +669,7 @@ fn the_deployment_without_waiting_and_when_it_is_refused() {
     assert_eq!(done.outputs["flux_status"], "");
     let (_, states) = l.deployment(&l.head());
     assert_eq!(states, ["in_progress", "success"]);
-    l.emu.assert_no_violations();
+    l.assert_no_violations();
 
     let refused = Loop::with_deployments(
         json!({ "kustomizations": ["sample-saas-app-platform"], "delay_ms": -1 }),
@@ -668,5 +706,5 @@ fn the_deployment_without_waiting_and_when_it_is_refused() {
     );
     assert!(refused.deployments().is_empty());
     assert_eq!(pr.outputs["reconciled"], "");
-    refused.emu.assert_no_violations();
+    refused.assert_no_violations();
 }

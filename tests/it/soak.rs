@@ -68,8 +68,7 @@ struct Figures {
 
 fn soak(n: usize, pull_request: bool) -> Figures {
     let seed = seed(n);
-    // A private emulator: the soak lifts a limit every repository shares.
-    let emu = Emulator::start(seed.path());
+    let emu = Emulator::shared(seed.path());
     let git = Git::of(&emu);
     git.run(&["config", "core.logAllRefUpdates", "always"]);
     // One token writing 50 times in a few seconds passes GitHub's content-creation limit (80 a

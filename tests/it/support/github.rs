@@ -3,8 +3,7 @@
 //! GraphQL schema.
 //!
 //! `Emulator::shared` gives a test a repository and a token of its own on the one emulator this
-//! test binary shares; `Emulator::start` starts a private emulator for a test that changes the
-//! emulator's global state (see `support/mod.rs`).
+//! test binary shares (see `support/mod.rs`).
 
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
@@ -17,16 +16,14 @@ use serde_json::{Value, json};
 
 use super::{repo_root, stand_in};
 
-/// The repository and token of a private emulator (`Emulator::start`). On the shared one, the
-/// owner is the same and the name and token are made unique per test.
+/// The owner of every test's repository; the name is `REPO` numbered per test.
 pub const OWNER: &str = "example-org";
 pub const REPO: &str = "flux-gitops-pipeline";
-pub const TOKEN: &str = "ghp_writer0000000000000000000000000000";
 
-/// Control endpoints that change what every repository sees; a shared emulator refuses them.
+/// Control endpoints that change what every repository sees; the handle refuses them, as
+/// every test shares the emulator.
 const GLOBAL: &[(&str, &str)] = &[
     ("POST", "/_emulator/reset"),
-    ("POST", "/_emulator/flux"),
     ("DELETE", "/_emulator/flux"),
     ("POST", "/_emulator/flux/flush"),
     ("POST", "/_emulator/flux/receiver"),
@@ -40,13 +37,8 @@ pub struct Emulator {
     pub url: String,
     pub owner: String,
     pub repo: String,
-    /// Writes the repository; on the shared emulator also the key of this test's faults,
-    /// request log and violations.
+    /// Writes the repository; also the key of this test's faults, request log and violations.
     pub token: String,
-    /// On the shared emulator (faults, requests and violations scoped to `token`).
-    shared: bool,
-    /// A private emulator's process, stopped on drop.
-    process: Option<Child>,
 }
 
 /// The shared emulator: started by the first test that asks, once per test binary, and stopped
@@ -112,28 +104,8 @@ impl Emulator {
             owner: OWNER.to_owned(),
             repo: format!("{REPO}-{n}"),
             token: format!("ghp_writer{n:030}"),
-            shared: true,
-            process: None,
         };
         emulator.seed(seed, &format!("promoter-{n}"));
-        emulator
-    }
-
-    /// A private emulator, for a test that changes global state (`/_emulator/reset`, `/flux`,
-    /// clearing the log): a Python start-up of its own (seconds of CPU), so only where `shared`
-    /// cannot do. The repository is `OWNER/REPO`, the token `TOKEN`.
-    pub fn start(seed: &Path) -> Self {
-        let state = tempfile::tempdir().expect("state dir").keep();
-        let (process, url) = launch(&state).unwrap_or_else(|e| panic!("{e}"));
-        let emulator = Self {
-            url,
-            owner: OWNER.to_owned(),
-            repo: REPO.to_owned(),
-            token: TOKEN.to_owned(),
-            shared: false,
-            process: Some(process),
-        };
-        emulator.seed(seed, "promoter");
         emulator
     }
 
@@ -171,37 +143,37 @@ impl Emulator {
         token
     }
 
-    /// A control request (`/_emulator/...`). On the shared emulator, faults, limits and missing
-    /// mutations (`/schema`) are scoped to this test's token and the request log and violations
-    /// filtered by it; endpoints that change every repository's world are refused there.
+    /// A control request (`/_emulator/...`). Faults, limits, missing mutations (`/schema`) and
+    /// Flux instances are scoped to this test's token and the request log and violations
+    /// filtered by it; endpoints that change every repository's world are refused.
     #[track_caller]
     pub fn control(&self, method: &str, path: &str, body: Value) -> Value {
         let mut path = path.to_owned();
         let mut body = body;
-        if self.shared {
-            assert!(
-                !GLOBAL
-                    .iter()
-                    .any(|(m, p)| *m == method && path.split('?').next() == Some(*p)),
-                "{method} {path} changes the emulator for every test sharing it: use \
-                 Emulator::start (a private emulator) for this test"
-            );
-            let scoped = [
-                "/_emulator/faults",
-                "/_emulator/limits",
-                "/_emulator/schema",
-            ];
-            if method == "POST" && scoped.contains(&path.as_str()) && body.get("token").is_none() {
-                body["token"] = Value::String(self.token.clone());
-            }
-            if method == "GET"
-                && (path.starts_with("/_emulator/requests")
-                    || path.starts_with("/_emulator/violations"))
-                && !path.contains("token=")
-            {
-                let sep = if path.contains('?') { '&' } else { '?' };
-                path = format!("{path}{sep}token={}", self.token);
-            }
+        assert!(
+            !GLOBAL
+                .iter()
+                .any(|(m, p)| *m == method && path.split('?').next() == Some(*p)),
+            "{method} {path} changes the emulator for every test sharing it"
+        );
+        // (A Flux instance watches one repository; with the token, its Receiver's calls,
+        // which carry none, join this test's scope.)
+        let scoped = [
+            "/_emulator/faults",
+            "/_emulator/limits",
+            "/_emulator/schema",
+            "/_emulator/flux",
+        ];
+        if method == "POST" && scoped.contains(&path.as_str()) && body.get("token").is_none() {
+            body["token"] = Value::String(self.token.clone());
+        }
+        if method == "GET"
+            && (path.starts_with("/_emulator/requests")
+                || path.starts_with("/_emulator/violations"))
+            && !path.contains("token=")
+        {
+            let sep = if path.contains('?') { '&' } else { '?' };
+            path = format!("{path}{sep}token={}", self.token);
         }
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
@@ -265,13 +237,5 @@ impl Emulator {
             .as_array()
             .cloned()
             .unwrap_or_default()
-    }
-}
-
-impl Drop for Emulator {
-    fn drop(&mut self) {
-        if let Some(process) = &mut self.process {
-            stand_in::stop(process);
-        }
     }
 }

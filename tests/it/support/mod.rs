@@ -19,11 +19,9 @@
 //!   through it apply to that token only. `emu.add_token(login, permission)` makes further
 //!   tokens for the repository (their requests: `GET /_emulator/requests?token=<it>` through
 //!   `emu.control`). Pass `emu.url`, `emu.full_name()` and `emu.token` to the run; never the
-//!   constants.
-//! - `github::Emulator::start(seed)`: a private emulator (a Python start-up of its own, seconds of
-//!   CPU) for a test that changes global state: `/_emulator/reset`, `/flux`, clearing faults or
-//!   the log. The shared handle refuses those with a message. Its repository is `OWNER/REPO` and
-//!   its token `TOKEN`, as the constants say.
+//!   constants. Flux instances (`POST /_emulator/flux`) are scoped the same way: each watches the test's
+//!   repository, and its Receiver's calls count as the test's requests. Endpoints that change
+//!   every test's world (`/_emulator/reset`, clearing faults or the log) are refused.
 //! - `aws::Moto::fresh_account()`: an AWS account of the test's own on the shared moto: push with
 //!   `moto.push(region, None, repository, tag)`, run the action with `moto.role(name)` as
 //!   `aws_role_arn` (and `moto.account_id()` as `ecr_registry_id` where needed).
