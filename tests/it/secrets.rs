@@ -279,69 +279,16 @@ fn no_secret_appears_in_any_output_on_success_or_failure() {
     let moto = Moto::fresh_account();
     push_images(&moto, &[TAG]);
     let seed = seed_dir(false);
-    let mut failures = Vec::new();
-    for case in CASES {
-        let bed = Bed::new(&moto, seed.path());
-        let mut cmd = bed.command(false);
-        debug_everything(&mut cmd);
-        let token = (case.setup)(&bed, &mut cmd).unwrap_or_else(|| bed.emu.token.clone());
-        // Static keys reach moto's default account only: that case holds it while it runs.
-        let default_account = case.static_keys.then(|| {
-            let moto = Moto::start();
-            push_images(&moto, &[TAG]);
-            moto
-        });
-        let ran = run_guarded(cmd, std::time::Duration::from_secs(60));
-        drop(default_account);
-        let mut problems = Vec::new();
-        if ran.code != Some(case.code) {
-            problems.push(format!(
-                "exit {:?}, wanted {}:\n{}",
-                ran.code,
-                case.code,
-                ran.all()
-            ));
-        }
-        let issued = issued(&bed);
-        if case.assumes_role && issued.len() != 2 {
-            problems.push(format!("STS issued {} secrets, 2 expected", issued.len()));
-        }
-        let mut secrets: Vec<(&str, String)> = vec![
-            ("the GitHub token", token.clone()),
-            ("the bed's GitHub token", bed.emu.token.clone()),
-            ("the OIDC JWT", OIDC_JWT.to_owned()),
-            ("the OIDC request token", OIDC_REQUEST_TOKEN.to_owned()),
-            ("the static AWS secret key", SECRET_ACCESS_KEY.to_owned()),
-            (
-                "the static AWS session token",
-                STATIC_SESSION_TOKEN.to_owned(),
-            ),
-        ];
-        secrets.extend(issued.iter().cloned());
-        problems.extend(leaks(&ran, &secrets));
-        // What the run held while it printed, it announced.
-        let masks: Vec<&str> = ran
-            .stdout
-            .lines()
-            .filter_map(|l| l.strip_prefix("::add-mask::"))
+    // The cases are independent (a repository and a token each): they run side by side.
+    let failures: Vec<String> = std::thread::scope(|scope| {
+        let runs: Vec<_> = CASES
+            .iter()
+            .map(|case| scope.spawn(|| check(&moto, seed.path(), case)))
             .collect();
-        let mut held = vec![token.as_str()];
-        if case.masks_aws {
-            held.push(OIDC_JWT);
-            held.extend(issued.iter().map(|(_, s)| s.as_str()));
-        }
-        for secret in held {
-            if !masks.contains(&secret) {
-                problems.push(format!(
-                    "never masked: {}...",
-                    &secret[..secret.len().min(12)]
-                ));
-            }
-        }
-        if !problems.is_empty() {
-            failures.push(format!("{}:\n    {}", case.name, problems.join("\n    ")));
-        }
-    }
+        runs.into_iter()
+            .filter_map(|run| run.join().expect("a case's thread"))
+            .collect()
+    });
     assert!(
         failures.is_empty(),
         "{} of {} cases leaked or misbehaved:\n{}",
@@ -349,4 +296,66 @@ fn no_secret_appears_in_any_output_on_success_or_failure() {
         CASES.len(),
         failures.join("\n")
     );
+}
+
+/// One case: its problems, if any, as one report.
+fn check(moto: &Moto, seed: &std::path::Path, case: &Case) -> Option<String> {
+    let bed = Bed::new(moto, seed);
+    let mut cmd = bed.command(false);
+    debug_everything(&mut cmd);
+    let token = (case.setup)(&bed, &mut cmd).unwrap_or_else(|| bed.emu.token.clone());
+    // Static keys reach moto's default account only: that case holds it while it runs.
+    let default_account = case.static_keys.then(|| {
+        let moto = Moto::start();
+        push_images(&moto, &[TAG]);
+        moto
+    });
+    let ran = run_guarded(cmd, std::time::Duration::from_secs(60));
+    drop(default_account);
+    let mut problems = Vec::new();
+    if ran.code != Some(case.code) {
+        problems.push(format!(
+            "exit {:?}, wanted {}:\n{}",
+            ran.code,
+            case.code,
+            ran.all()
+        ));
+    }
+    let issued = issued(&bed);
+    if case.assumes_role && issued.len() != 2 {
+        problems.push(format!("STS issued {} secrets, 2 expected", issued.len()));
+    }
+    let mut secrets: Vec<(&str, String)> = vec![
+        ("the GitHub token", token.clone()),
+        ("the bed's GitHub token", bed.emu.token.clone()),
+        ("the OIDC JWT", OIDC_JWT.to_owned()),
+        ("the OIDC request token", OIDC_REQUEST_TOKEN.to_owned()),
+        ("the static AWS secret key", SECRET_ACCESS_KEY.to_owned()),
+        (
+            "the static AWS session token",
+            STATIC_SESSION_TOKEN.to_owned(),
+        ),
+    ];
+    secrets.extend(issued.iter().cloned());
+    problems.extend(leaks(&ran, &secrets));
+    // What the run held while it printed, it announced.
+    let masks: Vec<&str> = ran
+        .stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("::add-mask::"))
+        .collect();
+    let mut held = vec![token.as_str()];
+    if case.masks_aws {
+        held.push(OIDC_JWT);
+        held.extend(issued.iter().map(|(_, s)| s.as_str()));
+    }
+    for secret in held {
+        if !masks.contains(&secret) {
+            problems.push(format!(
+                "never masked: {}...",
+                &secret[..secret.len().min(12)]
+            ));
+        }
+    }
+    (!problems.is_empty()).then(|| format!("{}:\n    {}", case.name, problems.join("\n    ")))
 }
