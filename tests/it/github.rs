@@ -121,50 +121,6 @@ fn the_same_promotion_again_changes_nothing_and_says_so() {
 }
 
 #[test]
-fn twenty_concurrent_runs_all_land_and_none_is_lost() {
-    let seed = tempfile::tempdir().expect("temp dir");
-    let dir = seed.path().join("apps/sample-saas-app/base");
-    fs::create_dir_all(&dir).expect("mkdir");
-    let mut kustomization = String::from("images:\n");
-    for i in 0..20 {
-        kustomization.push_str(&format!("  - name: img{i:02}\n    newTag: v0\n"));
-    }
-    fs::write(dir.join("kustomization.yaml"), &kustomization).expect("write");
-    let emu = Emulator::shared(seed.path());
-
-    let runs: Vec<_> = (0..20)
-        .map(|i| {
-            let run = promote(&emu)
-                .input("images", format!("img{i:02}"))
-                .input("tag", format!("v{}", i + 1))
-                .input("paths", "apps/sample-saas-app/base");
-            std::thread::spawn(move || run.output())
-        })
-        .collect();
-    for (i, run) in runs.into_iter().enumerate() {
-        let out = run.join().expect("thread");
-        assert_eq!(out.code(), Some(0), "run {i}:\n{}", out.all());
-    }
-    let fin = emu.git(&["show", "main:apps/sample-saas-app/base/kustomization.yaml"]);
-    let mut want = String::from("images:\n");
-    for i in 0..20 {
-        want.push_str(&format!("  - name: img{i:02}\n    newTag: v{}\n", i + 1));
-    }
-    assert_eq!(fin, want, "every update landed");
-    assert_eq!(
-        commit_count(&emu, "main"),
-        21,
-        "one commit per run, on a linear history"
-    );
-    assert_eq!(
-        emu.git(&["rev-list", "--merges", "--count", "main"]).trim(),
-        "0"
-    );
-    emu.git(&["fsck", "--strict"]);
-    emu.assert_no_violations();
-}
-
-#[test]
 fn another_writer_between_read_and_write_is_kept_and_the_run_retries() {
     let emu = example();
     emu.fault(json!({
