@@ -435,18 +435,18 @@ fn a_carriage_return_without_a_line_feed_is_refused_by_place() {
     }
 }
 
-/// F4: a plain `name` that YAML reads as a number, a boolean or null (`615`, `true`, `~`, empty)
-/// was matched as text: the edit of `name: 615` for the image `615` (a name the config accepts)
-/// was planned, and the read-back, which sees the number 615, refused it with "something besides
+/// F4 (fixed): a plain `name` that YAML reads as a number, a boolean or null (`615`, `yes`) was
+/// matched as text: the edit of `name: 615` for the image `615` (a name the config accepts) was
+/// planned, and the read-back, which sees the number 615, refused it with "something besides
 /// the image values changed" and no position. kustomize refuses such an entry too (its name is
-/// not a string). It should be refused at the name, saying to quote it.
+/// not a string). It is now refused at the name, saying to quote it.
 #[test]
-#[ignore = "fuzz finding F4: fix proposed to the editor's owner (fuzz/README.md)"]
 fn a_name_yaml_reads_as_a_number_is_refused_by_place() {
     for (src, image) in [
         ("images:\n- name: 615\n  newTag: v1\n", "615"),
         ("images:\n- name: 615\n", "615"),
         ("images: [{name: 1e3, newTag: v1}]\n", "1e3"),
+        ("images:\n- name: yes\n  newTag: v1\n", "yes"),
     ] {
         let targets = [Target {
             image,
@@ -459,12 +459,11 @@ fn a_name_yaml_reads_as_a_number_is_refused_by_place() {
     }
 }
 
-/// F5: a key of an `images` entry with a tag (`! name`, `!foo name`, `! newTag`) is read by the
-/// editor as the plain key and by libyaml as another key (a tagged one): the read-back refused
-/// the edit with "something besides the image values changed" and no position. It should be
+/// F5 (fixed): a key of an `images` entry with a tag (`! name`, `!foo name`, `! newTag`) was read
+/// by the editor as the plain key and by libyaml as another key (a tagged one): the read-back
+/// refused the edit with "something besides the image values changed" and no position. It is now
 /// refused at the key, as a tag on a value is.
 #[test]
-#[ignore = "fuzz finding F5: fix proposed to the editor's owner (fuzz/README.md)"]
 fn a_tag_on_an_entry_key_is_refused_by_place() {
     for (src, line) in [
         ("images:\n- ! name: backend\n  newTag: v1\n", 2),

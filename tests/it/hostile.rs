@@ -867,6 +867,14 @@ fn hostile_yaml() {
         case("YAML with an entry built by a merge key")
             .base("x: &e {newTag: v1}\nimages:\n  - <<: *e\n    name: backend\n")
             .base_error_at(3, 5, &["merge key"]),
+        // Fuzz findings F4 and F5 (fuzz/README.md).
+        case("YAML with an image name YAML reads as a number")
+            .input("images", "615")
+            .base("images:\n  - name: 615\n    newTag: v1\n")
+            .base_error_at(2, 11, &["read by YAML as a number", "quote it"]),
+        case("YAML with a tag on a key of the entry")
+            .base("images:\n  - name: backend\n    ! newTag: v1\n")
+            .base_error_at(3, 5, &["explicit YAML tag"]),
         case("YAML with an anchored images list")
             .base("images: &i\n  - name: backend\n    newTag: v1\nx: *i\n")
             .base_error_at(1, 9, &["carries an anchor"]),

@@ -4,7 +4,7 @@
 
 use saphyr_parser::ScalarStyle;
 
-use super::scalar::{in_style, plain_or_quoted};
+use super::scalar::{in_style, plain_or_quoted, plain_reading};
 use super::splice::Splice;
 use super::tree::{Kind, Node, after_colon, scalar_end};
 use super::{EditError, EntryUpdate, Target, Update};
@@ -148,6 +148,32 @@ fn match_entry<'t>(
     let Some(target) = targets.iter().find(|t| t.image == name_str) else {
         return Ok(None);
     };
+    // Fuzz finding F4: `name: 615` is the number 615 to YAML (and to kustomize, which then
+    // finds no image name), not the image `615`.
+    if let (Kind::Scalar { style: ScalarStyle::Plain, .. }, false) = (&name.kind, name.tagged)
+        && let Some(reading) = plain_reading(name_str)
+    {
+        return Err(name.unsupported(format!(
+            "`name: {name_str}` is read by YAML as {reading}, not as the image name \
+             `{name_str}` (kustomize refuses it too); quote it: `name: \"{name_str}\"`"
+        )));
+    }
+    // Fuzz finding F5: a tag on a key (`! newTag:`) makes it another key to YAML, so the
+    // editor would read and write a key kustomize does not see.
+    if let Kind::Map { pairs, .. } = &entry.kind
+        && let Some((key, _)) = pairs.iter().find(|(key, _)| {
+            key.tagged
+                && key
+                    .as_str()
+                    .is_some_and(|k| ["name", "newName", "newTag", "digest"].contains(&k))
+        })
+    {
+        return Err(key.unsupported(format!(
+            "the key `{}` of the `images` entry for `{name_str}` has an explicit YAML tag (!), \
+             so YAML does not read it as kustomize's key; write it without the tag",
+            key.as_str().unwrap_or_default()
+        )));
+    }
     if entry.anchor != 0 {
         return Err(entry.unsupported(format!(
             "the `images` entry for `{name_str}` carries an anchor (&), so other parts of the file \

@@ -33,13 +33,30 @@ fn double_quoted(value: &str) -> String {
 /// a number or infinity under YAML 1.1 or 1.2 (kustomize's Go YAML reads 1.1 booleans such as
 /// `yes` and `on`), or holds characters that end or change a plain scalar.
 pub(super) fn needs_quotes(value: &str) -> bool {
-    const WORDS: [&str; 39] = [
-        "", "~", "null", "Null", "NULL", "true", "True", "TRUE", "false", "False", "FALSE", "y",
-        "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "on", "On", "ON", "off", "Off",
-        "OFF", ".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF", "-.inf", "-.Inf", "-.INF",
-        ".nan", ".NaN", ".NAN",
+    plain_reading(value).is_some() || !plain_safe(value)
+}
+
+/// What YAML reads this text as, written plain, when not as a string: `"null"`, `"a boolean"`
+/// or `"a number"` (under YAML 1.1 or 1.2, as for [`needs_quotes`]).
+pub(super) fn plain_reading(value: &str) -> Option<&'static str> {
+    const NULLS: [&str; 5] = ["", "~", "null", "Null", "NULL"];
+    const BOOLEANS: [&str; 22] = [
+        "true", "True", "TRUE", "false", "False", "FALSE", "y", "Y", "yes", "Yes", "YES", "n",
+        "N", "no", "No", "NO", "on", "On", "ON", "off", "Off", "OFF",
     ];
-    WORDS.contains(&value) || looks_numeric(value) || !plain_safe(value)
+    const SPECIAL_FLOATS: [&str; 12] = [
+        ".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF", "-.inf", "-.Inf", "-.INF", ".nan",
+        ".NaN", ".NAN",
+    ];
+    if NULLS.contains(&value) {
+        Some("null")
+    } else if BOOLEANS.contains(&value) {
+        Some("a boolean")
+    } else if SPECIAL_FLOATS.contains(&value) || looks_numeric(value) {
+        Some("a number")
+    } else {
+        None
+    }
 }
 
 /// Whether every character can stand in a plain scalar anywhere: letters, digits and the
