@@ -150,9 +150,14 @@ fn match_entry<'t>(
     };
     // Fuzz finding F4: `name: 615` is the number 615 to YAML (and to kustomize, which then
     // finds no image name), not the image `615`.
-    if let (Kind::Scalar { style: ScalarStyle::Plain, .. }, false) = (&name.kind, name.tagged)
-        && let Some(reading) = plain_reading(name_str)
-    {
+    let plain = matches!(
+        name.kind,
+        Kind::Scalar {
+            style: ScalarStyle::Plain,
+            ..
+        }
+    ) && !name.tagged;
+    if plain && let Some(reading) = plain_reading(name_str) {
         return Err(name.unsupported(format!(
             "`name: {name_str}` is read by YAML as {reading}, not as the image name \
              `{name_str}` (kustomize refuses it too); quote it: `name: \"{name_str}\"`"

@@ -41,8 +41,8 @@ pub(super) fn needs_quotes(value: &str) -> bool {
 pub(super) fn plain_reading(value: &str) -> Option<&'static str> {
     const NULLS: [&str; 5] = ["", "~", "null", "Null", "NULL"];
     const BOOLEANS: [&str; 22] = [
-        "true", "True", "TRUE", "false", "False", "FALSE", "y", "Y", "yes", "Yes", "YES", "n",
-        "N", "no", "No", "NO", "on", "On", "ON", "off", "Off", "OFF",
+        "true", "True", "TRUE", "false", "False", "FALSE", "y", "Y", "yes", "Yes", "YES", "n", "N",
+        "no", "No", "NO", "on", "On", "ON", "off", "Off", "OFF",
     ];
     const SPECIAL_FLOATS: [&str; 12] = [
         ".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF", "-.inf", "-.Inf", "-.INF", ".nan",
