@@ -10,6 +10,7 @@
 //! owns is never forced.
 
 use std::io::Write;
+use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, bail};
 
@@ -21,7 +22,7 @@ use crate::core::change::ChangeSet;
 use crate::core::kustomization;
 use crate::core::render::{self, Landing};
 use crate::github::commit::{Change, Commit, CommitError};
-use crate::github::snapshot::{self, Branch, PullRequest, Snapshot};
+use crate::github::snapshot::{self, Branch, Leftover, PullRequest, Snapshot};
 use crate::github::{GitHub, GitHubError, Message, Repo, hints};
 
 /// How many times in a row GitHub may leave a write without a clear answer (and it did not land)
@@ -57,11 +58,13 @@ pub async fn run(
         owner: &remote.owner,
         name: &remote.name,
     };
+    let temporary_prefix = temporary_prefix(&remote.pull_request.branch);
     let request = snapshot::Request {
         branch: remote.branch.as_deref(),
         patterns: &config.paths,
         pr_branch: (remote.mode == Mode::PullRequest)
             .then_some(remote.pull_request.branch.as_str()),
+        leftovers: Some(&temporary_prefix),
     };
     let mut verifier = Verifier::default();
 
@@ -89,6 +92,9 @@ pub async fn run(
         match step {
             // Then into the cluster: Flux's Receiver, its verdict, the deployment.
             Step::Done(outcome) => {
+                if remote.mode == Mode::PullRequest && !config.dry_run {
+                    sweep(&repo, &temporary_prefix, &snapshot.leftovers, log).await?;
+                }
                 return super::flux::follow(config, remote, &snapshot.base, outcome, log).await;
             }
             Step::Again => unclear_in_a_row = 0,
@@ -398,10 +404,13 @@ async fn pull_request_mode(
     log.group(&format!("Commit to `{branch}`"))?;
     // Built off the branch, on the base's head: on a temporary branch, so GitHub signs it,
     // unless a file's mode must be kept (then through REST, unsigned).
-    let mut temporary = files
-        .iter()
-        .all(|f| f.mode == "100644")
-        .then(|| format!("{branch}-tmp-{}", crate::random::hex(6)));
+    let mut temporary = files.iter().all(|f| f.mode == "100644").then(|| {
+        format!(
+            "{}{}",
+            temporary_prefix(branch),
+            crate::random::hex(TEMPORARY_HEX / 2)
+        )
+    });
     let (message_, files_) = (&message, &files);
     let build = |temporary: Option<String>| async move {
         repo.commit_off_branch(
@@ -500,6 +509,49 @@ async fn again_or_fail(
     };
     log.end_group()?;
     Ok(step)
+}
+
+/// The names of the pull request branch's temporary branches start with this; a random part of
+/// [`TEMPORARY_HEX`] hex digits follows.
+fn temporary_prefix(pr_branch: &str) -> String {
+    format!("{pr_branch}-tmp-")
+}
+
+const TEMPORARY_HEX: usize = 12;
+
+/// How old a temporary branch's commit must be before a later run deletes it: far longer than
+/// a run holds one (between two requests), so an in-flight run's is never taken.
+const LEFTOVER_AGE: Duration = Duration::from_secs(60 * 60);
+
+/// Deletes the temporary branches earlier runs left (a run stopped by its deadline, or
+/// cancelled, between building its commit and moving the pull request branch): those named as
+/// this action names them, whose commit is over [`LEFTOVER_AGE`] old.
+async fn sweep(
+    repo: &Repo<'_>,
+    prefix: &str,
+    leftovers: &[Leftover],
+    log: &mut Workflow<impl Write>,
+) -> anyhow::Result<()> {
+    let now = SystemTime::now();
+    for leftover in leftovers.iter().filter(|l| is_stale(prefix, l, now)) {
+        log.info(&format!(
+            "deleting `{}`, a temporary branch an earlier run left",
+            leftover.branch
+        ))?;
+        clean_up(repo, Some(&leftover.branch), log).await?;
+    }
+    Ok(())
+}
+
+fn is_stale(prefix: &str, leftover: &Leftover, now: SystemTime) -> bool {
+    let ours = leftover.branch.strip_prefix(prefix).is_some_and(|rest| {
+        rest.len() == TEMPORARY_HEX && rest.bytes().all(|b| b.is_ascii_hexdigit())
+    });
+    let old = leftover
+        .committed
+        .and_then(|t| now.duration_since(t).ok())
+        .is_some_and(|age| age > LEFTOVER_AGE);
+    ours && old
 }
 
 /// Deletes a temporary branch; a failure to do so is worth a warning, not the run.
@@ -619,6 +671,40 @@ async fn extras(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_old_temporary_branches_named_as_ours_are_stale() {
+        let now = SystemTime::now();
+        let leftover = |branch: &str, age_s: u64| Leftover {
+            branch: branch.to_owned(),
+            committed: now.checked_sub(Duration::from_secs(age_s)),
+        };
+        let prefix = temporary_prefix("gitops-promote/app");
+        assert_eq!(prefix, "gitops-promote/app-tmp-");
+        let stale = |l: &Leftover| is_stale(&prefix, l, now);
+        assert!(stale(&leftover(
+            "gitops-promote/app-tmp-0123456789ab",
+            7200
+        )));
+        // In flight, perhaps: a run holds its temporary branch for a request or two.
+        assert!(!stale(&leftover("gitops-promote/app-tmp-0123456789ab", 60)));
+        // Not a name this action makes.
+        assert!(!stale(&leftover("gitops-promote/app-tmp-0123456789", 7200)));
+        assert!(!stale(&leftover(
+            "gitops-promote/app-tmp-notoursnotours",
+            7200
+        )));
+        assert!(!stale(&leftover(
+            "gitops-promote/app-tmp-0123456789ab-x",
+            7200
+        )));
+        // No commit time: kept.
+        let unknown = Leftover {
+            committed: None,
+            ..leftover("gitops-promote/app-tmp-0123456789ab", 0)
+        };
+        assert!(!stale(&unknown));
+    }
 
     #[test]
     fn pending_promotions_are_the_values_the_pr_branch_changed() {

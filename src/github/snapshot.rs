@@ -1,11 +1,13 @@
 //! One read of everything a promotion needs, at one commit, in one GraphQL query: the branch head,
 //! the files below each `paths` pattern's fixed directory (one tree level per glob segment, never
 //! the whole repository), and in pull request mode the PR branch, its files and its open pull
-//! request. Its cost does not grow with the repository: GitHub truncates whole-repository
+//! request, and the branches earlier runs left under the PR branch's temporary prefix. Its cost
+//! does not grow with the repository: GitHub truncates whole-repository
 //! listings past 100,000 entries or 7 MB (REST docs, git/trees), and this never asks for one.
 //! Only a `**` pattern lists a subtree, and only that subtree.
 
 use std::collections::BTreeMap;
+use std::time::SystemTime;
 
 use http::Method;
 use serde::Deserialize;
@@ -33,6 +35,13 @@ pub struct File {
     pub text: Option<String>,
 }
 
+/// A branch found under [`Request::leftovers`], with the time of its head commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leftover {
+    pub branch: String,
+    pub committed: Option<SystemTime>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PullRequest {
     pub id: String,
@@ -50,14 +59,18 @@ pub struct Snapshot {
     pub pr_branch: Option<Branch>,
     /// The open pull request from the PR branch into the base branch.
     pub pull_request: Option<PullRequest>,
+    /// The branches whose names start with [`Request::leftovers`] (at most 20).
+    pub leftovers: Vec<Leftover>,
 }
 
-/// What to read: the base branch (`None`: the default branch), the patterns, and the pull
-/// request branch in pull request mode.
+/// What to read: the base branch (`None`: the default branch), the patterns, and in pull
+/// request mode the pull request branch and the prefix of its temporary branches.
 pub struct Request<'a> {
     pub branch: Option<&'a str>,
     pub patterns: &'a [PathPattern],
     pub pr_branch: Option<&'a str>,
+    /// List the branches whose names start with this (with `pr_branch` only).
+    pub leftovers: Option<&'a str>,
 }
 
 impl Repo<'_> {
@@ -71,6 +84,12 @@ impl Repo<'_> {
         if let Some(pr) = request.pr_branch {
             variables["pr"] = json!(format!("refs/heads/{pr}"));
             variables["prName"] = json!(pr);
+        }
+        if let Some(prefix) = leftovers(request) {
+            // `refPrefix` must end in `/`; `query` narrows within it (matched by name).
+            let (dir, name) = split_prefix(prefix);
+            variables["tmpDir"] = json!(format!("refs/heads/{dir}"));
+            variables["tmpName"] = json!(name);
         }
         for (i, p) in request.patterns.iter().enumerate() {
             if p.base() != "." {
@@ -115,11 +134,36 @@ impl Repo<'_> {
                 url: p.url,
                 head_oid: p.head_ref_oid,
             });
+        let leftovers = match leftovers(request) {
+            Some(prefix) => {
+                repository
+                    .leftovers
+                    .map(|refs| refs.nodes)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|node| Leftover {
+                        // `prefix` and `name` together are the whole ref, however the name is
+                        // cut relative to the `refPrefix` asked for.
+                        branch: format!("{}{}", node.prefix, node.name)
+                            .trim_start_matches("refs/heads/")
+                            .to_owned(),
+                        committed: node
+                            .target
+                            .and_then(|t| t.committed_date)
+                            .and_then(|d| chrono::DateTime::parse_from_rfc3339(&d).ok())
+                            .map(SystemTime::from),
+                    })
+                    .filter(|l| l.branch.starts_with(prefix))
+                    .collect()
+            }
+            None => Vec::new(),
+        };
         Ok(Snapshot {
             repository_id: repository.id,
             base,
             pr_branch,
             pull_request,
+            leftovers,
         })
     }
 
@@ -337,6 +381,17 @@ fn entries(levels: usize) -> String {
     )
 }
 
+/// The leftover prefix to list: only in pull request mode.
+fn leftovers<'a>(request: &Request<'a>) -> Option<&'a str> {
+    request.pr_branch.and(request.leftovers)
+}
+
+/// `a/b-tmp-` -> (`a/`, `b-tmp-`): the directory part ends in `/` (or is empty).
+fn split_prefix(prefix: &str) -> (&str, &str) {
+    let at = prefix.rfind('/').map_or(0, |i| i + 1);
+    prefix.split_at(at)
+}
+
 fn query_text(request: &Request<'_>) -> String {
     let mut params = vec!["$owner: String!".to_owned(), "$name: String!".to_owned()];
     if request.branch.is_some() {
@@ -345,6 +400,10 @@ fn query_text(request: &Request<'_>) -> String {
     if request.pr_branch.is_some() {
         params.push("$pr: String!".to_owned());
         params.push("$prName: String!".to_owned());
+    }
+    if leftovers(request).is_some() {
+        params.push("$tmpDir: String!".to_owned());
+        params.push("$tmpName: String!".to_owned());
     }
     let mut files = Vec::new();
     let mut root_levels = 0;
@@ -376,12 +435,19 @@ fn query_text(request: &Request<'_>) -> String {
         Some(_) => "base: ref(qualifiedName: $base) { name target { ...Files } }",
         None => "base: defaultBranchRef { name target { ...Files } }",
     };
-    let pr = if request.pr_branch.is_some() {
+    let mut pr = if request.pr_branch.is_some() {
         "pr: ref(qualifiedName: $pr) { name target { ...Files } }\n    \
          pulls: pullRequests(headRefName: $prName, states: [OPEN], first: 10) { nodes { id number url baseRefName headRefOid } }"
+            .to_owned()
     } else {
-        ""
+        String::new()
     };
+    if leftovers(request).is_some() {
+        pr.push_str(
+            "\n    leftovers: refs(refPrefix: $tmpDir, query: $tmpName, first: 20) \
+             { nodes { prefix name target { ... on Commit { committedDate } } } }",
+        );
+    }
     format!(
         "query Snapshot({params}) {{\n  repository(owner: $owner, name: $name) {{\n    id\n    {base}\n    {pr}\n  }}\n}}\n\
          fragment Files on Commit {{\n  oid\n  {tree}\n  {files}\n}}\n",
@@ -404,6 +470,26 @@ struct Repository {
     pr: Option<Ref>,
     #[serde(default)]
     pulls: Option<Pulls>,
+    #[serde(default)]
+    leftovers: Option<Refs>,
+}
+
+#[derive(Deserialize)]
+struct Refs {
+    nodes: Vec<RefNode>,
+}
+
+#[derive(Deserialize)]
+struct RefNode {
+    prefix: String,
+    name: String,
+    target: Option<CommitDate>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CommitDate {
+    committed_date: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -456,16 +542,32 @@ mod tests {
             branch: Some("main"),
             patterns: &patterns,
             pr_branch: None,
+            leftovers: Some("x-tmp-"),
         });
         assert!(!commit.contains("pullRequests"));
+        assert!(
+            !commit.contains("refPrefix"),
+            "leftovers only in pull request mode"
+        );
         assert!(commit.contains("p1: file(path: $p1)"));
         let pr = query_text(&Request {
             branch: None,
             patterns: &patterns,
             pr_branch: Some("gitops-promote/x"),
+            leftovers: Some("gitops-promote/x-tmp-"),
         });
         assert!(pr.contains("pullRequests(headRefName: $prName"));
+        assert!(pr.contains("refs(refPrefix: $tmpDir, query: $tmpName"));
         assert!(pr.contains("defaultBranchRef"));
+    }
+
+    #[test]
+    fn a_prefix_splits_into_the_ref_directory_and_the_name() {
+        assert_eq!(
+            split_prefix("gitops-promote/app-tmp-"),
+            ("gitops-promote/", "app-tmp-")
+        );
+        assert_eq!(split_prefix("promote-tmp-"), ("", "promote-tmp-"));
     }
 
     #[test]

@@ -93,6 +93,55 @@ fn the_branch_moves_once_per_run_and_no_temporary_branch_is_left() {
     emu.assert_no_violations();
 }
 
+/// A run stopped between building its commit and moving the pull request branch (its deadline,
+/// or a cancelled job) leaves its temporary branch. A later run deletes those named as the
+/// action names them whose commit is over an hour old: never a fresh one (a run in flight may
+/// hold it) nor a branch that only looks alike.
+#[test]
+fn a_later_run_deletes_the_temporary_branches_earlier_runs_left() {
+    let emu = example();
+    let two_hours_ago = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs()
+        - 2 * 60 * 60;
+    let leave = |suffix: &str, date: u64| {
+        emu.control(
+            "POST",
+            "/_emulator/commit",
+            serde_json::json!({
+                "repo": emu.full_name(), "branch": format!("{BRANCH}-tmp-{suffix}"),
+                "files": { "README.md": "built, never moved\n" }, "author": { "date": date },
+            }),
+        );
+    };
+    leave("0123456789ab", two_hours_ago);
+    leave("c0ffee00c0ff", two_hours_ago);
+    leave("abcdefabcdef", two_hours_ago + 2 * 60 * 60 - 60);
+    leave("not-ours", two_hours_ago);
+
+    let out = pr_run(&emu, "backend,frontend", "sha-1111111").success();
+    assert!(
+        out.stdout().contains(&format!(
+            "deleting `{BRANCH}-tmp-0123456789ab`, a temporary branch an earlier run left"
+        )),
+        "{}",
+        out.stdout()
+    );
+    let branches = emu.git(&["for-each-ref", "--format=%(refname:short)", "refs/heads"]);
+    assert_eq!(
+        branches.lines().collect::<Vec<_>>(),
+        [
+            BRANCH,
+            &format!("{BRANCH}-tmp-abcdefabcdef"),
+            &format!("{BRANCH}-tmp-not-ours"),
+            "main"
+        ],
+        "{branches}"
+    );
+    emu.assert_no_violations();
+}
+
 /// Runs promoting different images into one pull request keep each other's promotions: the
 /// rebuilt commit replays what the open pull request already carried.
 #[test]

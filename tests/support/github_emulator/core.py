@@ -534,7 +534,8 @@ class Emulator:
             tree = git.apply_changes(base_tree, changes)
             now = int(time.time())
             name, email = (author or {}).get("name", OTHER_WRITER[0]), (author or {}).get("email", OTHER_WRITER[1])
-            ident = Identity(name, email, now)
+            # `date` (seconds since the epoch): a commit made earlier, e.g. a branch left long ago
+            ident = Identity(name, email, int((author or {}).get("date", now)))
             oid = git.commit_tree(tree, parents, message, ident, ident,
                                   gpgsig=WEB_FLOW_SIGNATURE if signed else None)
             if git.cas_ref(ref, oid, head):

@@ -599,12 +599,20 @@ def _created_content(method: str, is_graphql: bool, entry: Dict[str, Any], statu
     return 200 <= status < 300
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128
+    daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:
+        # A client closing an idle keep-alive connection (a run that exits) is no error.
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            return
+        super().handle_error(request, client_address)
+
+
 def make_server(app: App, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
     handler = type("BoundHandler", (Handler,), {"app": app})
-    ThreadingHTTPServer.request_queue_size = 128
-    server = ThreadingHTTPServer((host, port), handler)
-    server.daemon_threads = True
-    return server
+    return _Server((host, port), handler)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
