@@ -613,7 +613,8 @@ def create_tree(api: RestApi, req: Req) -> Response:
         path = item.get("path")
         mode = item.get("mode")
         typ = item.get("type") or MODE_TYPES.get(mode or "", "blob")
-        if not path or path.startswith("/") or path.endswith("/") or "//" in path:
+        if (not path or path.startswith("/") or path.endswith("/") or "//" in path
+                or any(part in (".", "..", ".git") for part in path.split("/"))):
             raise ApiError(422, "tree.path contains a malformed path component", doc=doc)
         if mode not in MODE_TYPES:
             raise ApiError(422, f"Invalid request.\n\ntree[{idx}].mode must be one of "
