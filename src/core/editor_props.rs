@@ -476,3 +476,22 @@ fn a_tag_on_an_entry_key_is_refused_by_place() {
         assert!(err.to_string().contains("tag"), "{src:?}: {err}");
     }
 }
+
+/// F6 (fixed): in a flow mapping, `?newTag` is the key `newTag` to libyaml (and to kustomize's Go
+/// port of it), behind an explicit-key `?`, and the key `?newTag` to saphyr-parser: the editor
+/// inserted a second `newTag`, which the read-back refused without a position. It is refused at
+/// the key.
+#[test]
+fn a_question_mark_glued_to_a_key_in_a_flow_mapping_is_refused_by_place() {
+    for src in [
+        "images: [{name: backend,?newTag: v1}]\n",
+        "images: [{name: backend, ?digest: x}]\n",
+    ] {
+        let err = edit(src, &TARGETS).expect_err(src);
+        assert_eq!(err.position().map(|p| p.0), Some(1), "{src:?}: {err}");
+        assert!(
+            err.to_string().contains("without the `?`"),
+            "{src:?}: {err}"
+        );
+    }
+}

@@ -164,20 +164,30 @@ fn match_entry<'t>(
         )));
     }
     // Fuzz finding F5: a tag on a key (`! newTag:`) makes it another key to YAML, so the
-    // editor would read and write a key kustomize does not see.
-    if let Kind::Map { pairs, .. } = &entry.kind
-        && let Some((key, _)) = pairs.iter().find(|(key, _)| {
-            key.tagged
-                && key
-                    .as_str()
-                    .is_some_and(|k| ["name", "newName", "newTag", "digest"].contains(&k))
-        })
-    {
-        return Err(key.unsupported(format!(
-            "the key `{}` of the `images` entry for `{name_str}` has an explicit YAML tag (!), \
-             so YAML does not read it as kustomize's key; write it without the tag",
-            key.as_str().unwrap_or_default()
-        )));
+    // editor would read and write a key kustomize does not see. F6: in a flow mapping, libyaml
+    // (and kustomize's Go port of it) reads `?newTag` as the key `newTag` behind an explicit-key
+    // `?`, where the editor's parser reads the key `?newTag`.
+    const KEYS: [&str; 4] = ["name", "newName", "newTag", "digest"];
+    if let Kind::Map { pairs, flow } = &entry.kind {
+        for (key, _) in pairs {
+            let Some(text) = key.as_str() else { continue };
+            if key.tagged && KEYS.contains(&text) {
+                return Err(key.unsupported(format!(
+                    "the key `{text}` of the `images` entry for `{name_str}` has an explicit YAML \
+                     tag (!), so YAML does not read it as kustomize's key; write it without the tag"
+                )));
+            }
+            if let Some(glued) = text.strip_prefix('?')
+                && *flow
+                && KEYS.contains(&glued)
+            {
+                return Err(key.unsupported(format!(
+                    "the key `{text}` of the `images` entry for `{name_str}` is read as `{glued}` \
+                     by some YAML readers (kustomize's among them) and as `{text}` by others; \
+                     write `{glued}` without the `?`"
+                )));
+            }
+        }
     }
     if entry.anchor != 0 {
         return Err(entry.unsupported(format!(
