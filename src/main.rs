@@ -82,10 +82,7 @@ fn main() -> ExitCode {
             let landing = &outcome.landing;
             let rollout = outcome.rollout.as_deref();
             let outputs = render::outputs(&outcome.changes, landing, rollout);
-            let mut summary = render::step_summary(&outcome.changes, outcome.written, landing);
-            if let Some(rollout) = rollout {
-                summary.push_str(&render::rollout_summary(rollout));
-            }
+            let summary = render::step_summary(&outcome.changes, outcome.written, landing, rollout);
             let written = files
                 .set_outputs(outputs.iter().map(|(name, value)| (*name, value.as_str())))
                 .and_then(|()| files.append_summary(&summary));

@@ -15,7 +15,7 @@ mod table;
 
 pub use message::{changed_image_names, commit_body, pull_request_body};
 pub use outputs::{OUTPUT_NAMES, images, outputs};
-pub use summary::{SUMMARY_DIFF_LIMIT, rollout_summary, step_summary};
+pub use summary::{SUMMARY_DIFF_LIMIT, step_summary};
 
 /// Where the change landed in the GitOps repository. All `None` (the default) for a dry run, a
 /// no-op, and until commits and pull requests are made through the GitHub API.

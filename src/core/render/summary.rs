@@ -1,4 +1,5 @@
-//! The step summary: what happened, where it landed, the image table and the diff.
+//! The step summary: what happened, where it landed, the image table, what Flux said, and the
+//! diff.
 
 use std::fmt::Write as _;
 
@@ -13,16 +14,23 @@ use super::table::rows;
 pub const SUMMARY_DIFF_LIMIT: usize = 512 * 1024;
 
 /// The step summary: what happened, where it landed, a table of image, old, new, digest and
-/// files, and the diff in a collapsed block. `written` is whether the files were written (or
-/// committed); a change that was not is a dry run.
-pub fn step_summary(changes: &ChangeSet, written: bool, landing: &Landing) -> String {
-    summary_with_limit(changes, written, landing, SUMMARY_DIFF_LIMIT)
+/// files, what followed the landing (Flux's verdict, the deployment), and the diff in a collapsed
+/// block. `written` is whether the files were written (or committed); a change that was not is
+/// a dry run.
+pub fn step_summary(
+    changes: &ChangeSet,
+    written: bool,
+    landing: &Landing,
+    rollout: Option<&Rollout>,
+) -> String {
+    summary_with_limit(changes, written, landing, rollout, SUMMARY_DIFF_LIMIT)
 }
 
 fn summary_with_limit(
     changes: &ChangeSet,
     written: bool,
     landing: &Landing,
+    rollout: Option<&Rollout>,
     diff_limit: usize,
 ) -> String {
     let mut out = String::from("## gitops-promote\n\n");
@@ -91,6 +99,10 @@ fn summary_with_limit(
         out.push('\n');
     }
 
+    if let Some(rollout) = rollout {
+        out.push_str(&rollout_summary(rollout));
+    }
+
     let diff = changes.diff();
     if !diff.is_empty() {
         let (shown, cut) = if diff.len() <= diff_limit {
@@ -122,7 +134,7 @@ fn summary_with_limit(
 
 /// The step summary's part for what followed the landing: a table of Flux's verdict per object
 /// and the deployment recorded.
-pub fn rollout_summary(rollout: &Rollout) -> String {
+fn rollout_summary(rollout: &Rollout) -> String {
     let mut out = String::new();
     let short = |c: &str| code(c.get(..7).unwrap_or(c));
     if rollout.waited() {
@@ -216,7 +228,7 @@ mod tests {
             commit_url: Some("https://github.com/o/gitops/commit/1a2b3c4d5e6f".into()),
             ..Landing::default()
         };
-        let summary = step_summary(&promotion(), true, &landing);
+        let summary = step_summary(&promotion(), true, &landing, None);
         let expected = format!(
             "## gitops-promote
 
@@ -256,7 +268,7 @@ Promoted `backend` and `frontend` to `sha-1a2b3c4` in 2 files.
             pull_request_url: Some("https://github.com/o/gitops/pull/7".into()),
             ..Landing::default()
         };
-        let summary = step_summary(&set, false, &landing);
+        let summary = step_summary(&set, false, &landing, None);
         assert_eq!(
             summary,
             format!(
@@ -299,7 +311,7 @@ Dry run: `backend` to `v2` in 1 file would change; nothing was written.
             )],
         };
         assert_eq!(
-            step_summary(&set, false, &Landing::default()),
+            step_summary(&set, false, &Landing::default(), None),
             "## gitops-promote
 
 Nothing to change: every image is already at its new tag.
@@ -334,7 +346,7 @@ Nothing to change: every image is already at its new tag.
                 vec![entry("backend", Some("v1"), "v2", None)],
             )],
         };
-        let summary = step_summary(&set, true, &Landing::default());
+        let summary = step_summary(&set, true, &Landing::default(), None);
         assert!(summary.contains("\n`````diff\n"), "{summary}");
         assert!(summary.contains("\n`````\n\n</details>\n"), "{summary}");
     }
@@ -354,10 +366,10 @@ Nothing to change: every image is already at its new tag.
         let diff = set.diff();
         assert!(diff.len() > 4096 && diff.len() < 16384, "{}", diff.len());
 
-        let whole = summary_with_limit(&set, true, &Landing::default(), diff.len());
+        let whole = summary_with_limit(&set, true, &Landing::default(), None, diff.len());
         assert!(whole.contains(&format!("```diff\n{diff}```\n\n</details>\n")));
 
-        let summary = summary_with_limit(&set, true, &Landing::default(), 4096);
+        let summary = summary_with_limit(&set, true, &Landing::default(), None, 4096);
         let head = &diff[..diff[..4096].rfind('\n').expect("a line") + 1];
         assert!(
             summary.ends_with(&format!(
@@ -365,5 +377,22 @@ Nothing to change: every image is already at its new tag.
             )),
             "{summary}"
         );
+    }
+
+    #[test]
+    fn what_flux_said_comes_before_the_diff() {
+        let rollout = Rollout {
+            commit: "0123456789abcdef".into(),
+            objects: vec![(
+                crate::core::flux::FluxObject::parse("apps").expect("valid"),
+                Verdict::Pending,
+            )],
+            deployment: None,
+        };
+        let summary = step_summary(&promotion(), true, &Landing::default(), Some(&rollout));
+        let flux = summary.find("### Flux").expect("a Flux section");
+        let diff = summary.find("<summary>Diff</summary>").expect("a diff");
+        assert!(flux < diff, "{summary}");
+        assert!(summary.contains("| `kustomization/apps` | pending | (never reported) |  |"));
     }
 }
