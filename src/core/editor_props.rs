@@ -462,7 +462,8 @@ fn a_name_yaml_reads_as_a_number_is_refused_by_place() {
 /// F5 (fixed): a key of an `images` entry with a tag (`! name`, `!foo name`, `! newTag`) was read
 /// by the editor as the plain key and by libyaml as another key (a tagged one): the read-back
 /// refused the edit with "something besides the image values changed" and no position. It is now
-/// refused at the key, as a tag on a value is.
+/// refused at the key, as a tag on a value is. F7 (fixed): the same for a tagged `images` key
+/// (kustomize drops the tag; libyaml reads another key).
 #[test]
 fn a_tag_on_an_entry_key_is_refused_by_place() {
     for (src, line) in [
@@ -470,6 +471,8 @@ fn a_tag_on_an_entry_key_is_refused_by_place() {
         ("images:\n- !foo name: backend\n  newTag: v1\n", 2),
         ("images: [{! name: backend, newTag: v1}]\n", 1),
         ("images:\n- name: backend\n  ! newTag: v1\n", 3),
+        // F7: the top-level key itself.
+        ("resources: []\n!?str images:\n- name: backend\n", 2),
     ] {
         let err = edit(src, &TARGETS).expect_err(src);
         assert_eq!(err.position().map(|p| p.0), Some(line), "{src:?}: {err}");

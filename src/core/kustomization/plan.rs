@@ -99,6 +99,13 @@ pub(super) fn image_list<'n>(
     let Some((images_key, images)) = root.get("images")? else {
         return Ok(None);
     };
+    if images_key.tagged {
+        // Fuzz finding F7: YAML readers disagree on a tagged key (kustomize drops the tag,
+        // libyaml keeps it as another key), as for the entries' keys (F5).
+        return Err(images_key.unsupported(
+            "the key `images` has an explicit YAML tag (!); write it without the tag",
+        ));
+    }
     match &images.kind {
         Kind::Seq { items, .. } => Ok(Some((images, items))),
         _ if images.is_null() => Ok(None),
