@@ -20,7 +20,7 @@ fi
 # requirements file has not changed since the last successful install.
 stamp="$VENV/.github-emulator-requirements"
 if [ ! -f "$stamp" ] || ! cmp -s "$HERE/requirements.txt" "$stamp"; then
-  "$VENV/bin/python" -m pip install --disable-pip-version-check --quiet -r "$HERE/requirements.txt"
+  "$VENV/bin/python" -m pip install --disable-pip-version-check --quiet --no-compile -r "$HERE/requirements.txt"
   cp "$HERE/requirements.txt" "$stamp"
 fi
 
