@@ -59,6 +59,9 @@ pub struct Snapshot {
     pub pr_branch: Option<Branch>,
     /// The open pull request from the PR branch into the base branch.
     pub pull_request: Option<PullRequest>,
+    /// The heads of the newest closed or merged pull requests from the PR branch: a PR branch
+    /// still at one of them is what an earlier pull request left, not a run's promotion in flight.
+    pub closed_heads: Vec<String>,
     /// The branches whose names start with [`Request::leftovers`] (at most 20).
     pub leftovers: Vec<Leftover>,
 }
@@ -158,11 +161,16 @@ impl Repo<'_> {
             }
             None => Vec::new(),
         };
+        let closed_heads = repository
+            .closed
+            .map(|c| c.nodes.into_iter().map(|p| p.head_ref_oid).collect())
+            .unwrap_or_default();
         Ok(Snapshot {
             repository_id: repository.id,
             base,
             pr_branch,
             pull_request,
+            closed_heads,
             leftovers,
         })
     }
@@ -437,7 +445,8 @@ fn query_text(request: &Request<'_>) -> String {
     };
     let mut pr = if request.pr_branch.is_some() {
         "pr: ref(qualifiedName: $pr) { name target { ...Files } }\n    \
-         pulls: pullRequests(headRefName: $prName, states: [OPEN], first: 10) { nodes { id number url baseRefName headRefOid } }"
+         pulls: pullRequests(headRefName: $prName, states: [OPEN], first: 10) { nodes { id number url baseRefName headRefOid } }\n    \
+         closed: pullRequests(headRefName: $prName, states: [CLOSED, MERGED], last: 20) { nodes { headRefOid } }"
             .to_owned()
     } else {
         String::new()
@@ -471,7 +480,20 @@ struct Repository {
     #[serde(default)]
     pulls: Option<Pulls>,
     #[serde(default)]
+    closed: Option<ClosedPulls>,
+    #[serde(default)]
     leftovers: Option<Refs>,
+}
+
+#[derive(Deserialize)]
+struct ClosedPulls {
+    nodes: Vec<ClosedPull>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ClosedPull {
+    head_ref_oid: String,
 }
 
 #[derive(Deserialize)]

@@ -142,6 +142,63 @@ fn a_later_run_deletes_the_temporary_branches_earlier_runs_left() {
     emu.assert_no_violations();
 }
 
+/// A run moved the PR branch but has not opened the pull request yet (or failed to): a run
+/// meanwhile keeps that promotion too. (The soak caught it losing one: only an open pull
+/// request's promotions were replayed.) A branch a closed pull request left is not replayed.
+#[test]
+fn a_pr_branch_whose_pull_request_is_not_open_yet_keeps_its_promotions() {
+    let emu = example();
+    emu.fault(serde_json::json!({
+        "path_regex": "^/graphql$", "graphql_field": "createPullRequest", "count": -1,
+        "status": 502, "body": "<html>502</html>",
+    }));
+    let first = pr_run(&emu, "backend", "sha-1111111");
+    assert_eq!(first.code(), Some(1), "{}", first.all());
+    assert!(pull_requests(&emu).is_empty());
+    // The fault stays, scoped to this token: the second run uses another.
+    let writer = emu.add_token("second", "write");
+    promote(&emu)
+        .input("gitops_repo_token", &writer)
+        .input("mode", "pull_request")
+        .input("images", "frontend")
+        .input("tag", "sha-2222222")
+        .output()
+        .success();
+    let base = show(&emu, "base/kustomization.yaml");
+    assert!(base.contains("newTag: sha-1111111"), "{base}");
+    assert!(base.contains("newTag: sha-2222222"), "{base}");
+    assert_eq!(pull_requests(&emu).len(), 1);
+    emu.assert_no_violations();
+}
+
+/// A branch a closed pull request left keeps its old values: a later run does not carry them
+/// into its new pull request.
+#[test]
+fn a_pr_branch_a_closed_pull_request_left_is_not_replayed() {
+    let emu = example();
+    pr_run(&emu, "backend", "sha-1111111").success();
+    let number = pull_requests(&emu)[0]["number"].as_u64().expect("a number");
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent();
+    let closed = agent
+        .patch(&format!(
+            "{}/repos/{}/pulls/{number}",
+            emu.url,
+            emu.full_name()
+        ))
+        .header("Authorization", &format!("Bearer {}", emu.token))
+        .send_json(serde_json::json!({ "state": "closed" }))
+        .expect("closed");
+    assert_eq!(closed.status(), 200);
+    pr_run(&emu, "frontend", "sha-2222222").success();
+    let base = show(&emu, "base/kustomization.yaml");
+    assert!(!base.contains("sha-1111111"), "{base}");
+    assert!(base.contains("newTag: sha-2222222"), "{base}");
+    emu.assert_no_violations();
+}
+
 /// Runs promoting different images into one pull request keep each other's promotions: the
 /// rebuilt commit replays what the open pull request already carried.
 #[test]

@@ -151,10 +151,13 @@ fn inputs(
 ) -> anyhow::Result<Vec<Input>> {
     let listing: Vec<String> = snapshot.base.files.keys().cloned().collect();
     let selected = select(config, &listing, slug, log)?;
-    let open = snapshot
-        .pull_request
-        .as_ref()
-        .and(snapshot.pr_branch.as_ref());
+    // The PR branch's promotions are carried over while a pull request is open on it, and also
+    // when none is open yet but its head is no closed pull request's: another run moved it and
+    // has not opened the pull request yet (dropping them then lost that run's promotion). A
+    // branch a closed or merged pull request left is not replayed: its values are old.
+    let open = snapshot.pr_branch.as_ref().filter(|branch| {
+        snapshot.pull_request.is_some() || !snapshot.closed_heads.contains(&branch.oid)
+    });
     selected
         .into_iter()
         .map(|path| {
