@@ -17,20 +17,8 @@ use std::os::unix::ffi::OsStringExt;
 use gitops_promote::config::{Config, ConfigError, RawInputs, RunnerEnv};
 use libfuzzer_sys::fuzz_target;
 
-/// The runner's variables the config reads (`RunnerEnv`).
-const RUNNER: [&str; 11] = [
-    "GITHUB_REPOSITORY",
-    "GITHUB_SHA",
-    "GITHUB_RUN_ID",
-    "AWS_REGION",
-    "AWS_DEFAULT_REGION",
-    "ACTIONS_ID_TOKEN_REQUEST_URL",
-    "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
-    "ACT",
-    "GITHUB_API_URL",
-    "GITHUB_GRAPHQL_URL",
-    "GITHUB_SERVER_URL",
-];
+/// The runner's variables the config reads.
+const RUNNER: &[&str] = &RunnerEnv::NAMES;
 
 fn input_var(name: &str) -> String {
     format!("INPUT_{}", name.to_uppercase())

@@ -11,20 +11,8 @@ use proptest::prelude::*;
 
 use super::{Config, ConfigError, RawInputs, RunnerEnv};
 
-/// The runner's variables `RunnerEnv` reads.
-const RUNNER: [&str; 11] = [
-    "GITHUB_REPOSITORY",
-    "GITHUB_SHA",
-    "GITHUB_RUN_ID",
-    "AWS_REGION",
-    "AWS_DEFAULT_REGION",
-    "ACTIONS_ID_TOKEN_REQUEST_URL",
-    "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
-    "ACT",
-    "GITHUB_API_URL",
-    "GITHUB_GRAPHQL_URL",
-    "GITHUB_SERVER_URL",
-];
+/// The runner's variables the config reads.
+const RUNNER: &[&str] = &RunnerEnv::NAMES;
 
 /// Values that mean something to one input or another, and some that are nearly right.
 const PLAUSIBLE: [&str; 28] = [

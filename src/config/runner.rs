@@ -26,7 +26,7 @@ pub struct RunnerEnv {
 
 impl RunnerEnv {
     /// The variables read, and no other: any other, UTF-8 or not, is left alone.
-    const NAMES: [&'static str; 11] = [
+    pub const NAMES: [&'static str; 11] = [
         "GITHUB_REPOSITORY",
         "GITHUB_SHA",
         "GITHUB_RUN_ID",
